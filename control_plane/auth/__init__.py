@@ -1,0 +1,1 @@
+"""Who may call what: the admin token, the enrollment token and per-agent credentials."""

@@ -1,0 +1,1 @@
+"""`dts`: the terminal client for people (submit, status, wait, export, plugins)."""

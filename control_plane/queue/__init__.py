@@ -1,0 +1,1 @@
+"""The broker side of the control plane: Celery producer and the all-in-one Redis."""

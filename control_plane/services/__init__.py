@@ -1,0 +1,1 @@
+"""Plain domain logic behind the routes: submission, agent protocol, recovery."""

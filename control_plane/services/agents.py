@@ -1,0 +1,137 @@
+"""The agent protocol: registration, heartbeats, starting a task and recording its outcome."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from control_plane.auth.tokens import matches, new_token, token_hash
+from control_plane.errors import Conflict, Forbidden, NotFound, Unauthorized
+from control_plane.ids import new_worker_id
+from control_plane.queue.publisher import BrokerError, TaskPublisher
+from control_plane.services.clock import utcnow
+from control_plane.store import Store, WorkerRecord
+from task_contract.api import (
+    Heartbeat,
+    HeartbeatReply,
+    OutcomeRecorded,
+    TaskAssignment,
+    TaskOutcome,
+    WorkerRegister,
+)
+from task_contract.messages import agent_queue
+
+log = logging.getLogger(__name__)
+
+
+class AgentService:
+    def __init__(
+        self,
+        store: Store,
+        publisher: TaskPublisher,
+        enrollment_hash: str,
+        heartbeat_interval: float,
+    ) -> None:
+        self.store = store
+        self.publisher = publisher
+        self.enrollment_hash = enrollment_hash
+        self.heartbeat_interval = heartbeat_interval
+
+    def register(self, body: WorkerRegister) -> tuple[WorkerRecord, str]:
+        if not matches(body.enrollment_token, self.enrollment_hash):
+            raise Unauthorized("enrollment token is not valid for this control plane")
+        credential = new_token("dtswkr")
+        worker = WorkerRecord(
+            id=new_worker_id(),
+            name=body.name,
+            credential_hash=token_hash(credential),
+            registered_at=utcnow(),
+            hostname=body.hostname,
+            platform=body.platform,
+            concurrency=body.concurrency,
+            cpus=body.cpus,
+            queues=body.queues,
+        )
+        self.store.create_worker(worker)
+        log.info("registered agent %s (%s)", worker.id, worker.name)
+        return worker, credential
+
+    def authenticate(self, worker_id: str, credential: str) -> WorkerRecord:
+        worker = self.store.get_worker(worker_id)
+        if worker is None or worker.revoked:
+            raise Unauthorized(f"unknown or revoked agent '{worker_id}'; register it again")
+        if not matches(credential, worker.credential_hash):
+            raise Forbidden(f"this credential does not belong to agent '{worker_id}'")
+        return worker
+
+    def heartbeat(
+        self, worker: WorkerRecord, body: Heartbeat, broker_url: str, visibility_timeout: int
+    ) -> HeartbeatReply:
+        now = utcnow()
+        if body.session_id and body.session_id != worker.session_id and worker.session_id:
+            # The agent restarted: whatever it held before is not running any more.
+            self._requeue(worker.id, keep=body.running_tasks, started_before=now)
+        self.store.record_heartbeat(
+            worker.id,
+            now,
+            body.state,
+            body.session_id,
+            body.running_tasks,
+            body.load,
+            body.concurrency,
+            body.queues,
+        )
+        narrowing = body.queues if body.queues is not None else worker.queues
+        return HeartbeatReply(
+            queues=self.queues_for(worker.id, narrowing),
+            heartbeat_interval=self.heartbeat_interval,
+            broker_url=broker_url,
+            visibility_timeout=visibility_timeout,
+        )
+
+    def queues_for(self, worker_id: str, narrowing: list[str] | None) -> list[str]:
+        enabled = sorted(
+            {p.manifest.queue for p in self.store.list_plugins() if p.manifest.enabled}
+        )
+        if narrowing:
+            enabled = [q for q in enabled if q in set(narrowing)]
+        return [agent_queue(worker_id), *enabled]
+
+    def start(self, worker: WorkerRecord, task_id: str) -> TaskAssignment:
+        task = self.store.start_task(task_id, worker.id, utcnow())
+        if task is None:
+            raise NotFound(f"no task '{task_id}'", field="task_id")
+        if task.status.finished:
+            raise Conflict(f"task '{task_id}' already {task.status.value}; nothing to run")
+        plugin = self.store.get_plugin(task.plugin_id)
+        if plugin is None:
+            raise NotFound(
+                f"plugin '{task.plugin_id}' of task '{task_id}' is gone", field="plugin_id"
+            )
+        return TaskAssignment(
+            task_id=task.id,
+            plugin_id=task.plugin_id,
+            plugin_version=plugin.manifest.version,
+            docker_image=plugin.manifest.docker_image,
+            type=task.type,
+            data=task.data,
+            parameters=task.parameters,
+            limits=plugin.manifest.limits,
+            attempt=task.attempts,
+        )
+
+    def record(self, worker: WorkerRecord, task_id: str, outcome: TaskOutcome) -> OutcomeRecorded:
+        recorded = self.store.finish_task(task_id, worker.id, outcome, utcnow())
+        task = self.store.get_task(task_id)
+        if task is None:
+            raise NotFound(f"no task '{task_id}'", field="task_id")
+        return OutcomeRecorded(recorded=recorded, status=task.status)
+
+    def _requeue(self, worker_id: str, keep: list[str], started_before: datetime) -> None:
+        pairs = self.store.requeue_running(worker_id, keep=keep, started_before=started_before)
+        if pairs:
+            log.info("agent %s restarted: requeueing %d task(s)", worker_id, len(pairs))
+            try:
+                self.publisher.publish(pairs)
+            except BrokerError as exc:
+                log.warning("%s; recovery will publish them", exc)

@@ -1,0 +1,137 @@
+"""The plugin manifest: what `POST /api/plugins` accepts, exactly as the seed README writes it.
+
+Both the control plane (validation, storage) and the agent (limits, image) read it,
+so it lives here and depends on pydantic only.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from task_contract.errors import ParameterError
+
+ParameterType = Literal["string", "integer", "number", "boolean", "object", "array"]
+
+# Queue names become Redis keys and show up in the dashboard: keep them plain.
+_QUEUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
+
+
+class PluginParameter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    type: ParameterType = "string"
+    description: str = ""
+    required: bool = False
+    default: Any = None
+
+
+class PluginLimits(BaseModel):
+    """Optional per-plugin resource declarations; the agent applies its own defaults otherwise."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timeout_seconds: int | None = Field(default=None, ge=1, le=24 * 3600)
+    memory_mb: int | None = Field(default=None, ge=16, le=1024 * 1024)
+    network: bool = False
+
+
+class PluginManifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=200)
+    version: str = Field(min_length=1, max_length=50)
+    docker_image: str = Field(min_length=1, max_length=300)
+    description: str = ""
+    queue: str = "default"
+    parameters: list[PluginParameter] = Field(default_factory=list)
+    limits: PluginLimits = Field(default_factory=PluginLimits)
+    enabled: bool = True
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, value: str) -> str:
+        if not _ID_RE.match(value):
+            raise ValueError("use letters, digits, '.', '_' or '-' (at most 100)")
+        return value
+
+    @field_validator("queue")
+    @classmethod
+    def _check_queue(cls, value: str) -> str:
+        if not _QUEUE_RE.match(value):
+            raise ValueError("use letters, digits, '.', '_' or '-' (at most 100)")
+        return value
+
+    @field_validator("parameters")
+    @classmethod
+    def _unique_names(cls, value: list[PluginParameter]) -> list[PluginParameter]:
+        names = [p.name for p in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate parameter names: {', '.join(dupes)}")
+        for param in value:
+            if param.default is not None and not _matches(param.type, param.default):
+                raise ValueError(f"default of '{param.name}' is not of type {param.type}")
+        return value
+
+    def resolve_parameters(self, given: dict[str, Any] | None) -> dict[str, Any]:
+        """Check `given` against the declared parameters and fill in defaults.
+
+        Raises ParameterError naming the offending field.
+        """
+        given = dict(given or {})
+        declared = {p.name: p for p in self.parameters}
+        for name in given:
+            if name not in declared:
+                known = ", ".join(sorted(declared)) or "none"
+                raise ParameterError(
+                    f"plugin_parameters.{name}",
+                    f"unknown parameter for plugin '{self.id}' (declared: {known})",
+                )
+        resolved: dict[str, Any] = {}
+        for param in self.parameters:
+            if param.name in given:
+                value = given[param.name]
+                if not _matches(param.type, value):
+                    raise ParameterError(
+                        f"plugin_parameters.{param.name}",
+                        f"expected {param.type}, got {_json_type(value)}",
+                    )
+                resolved[param.name] = value
+            elif param.required:
+                raise ParameterError(
+                    f"plugin_parameters.{param.name}", "required parameter is missing"
+                )
+            elif param.default is not None:
+                resolved[param.name] = param.default
+        return resolved
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _matches(declared: str, value: Any) -> bool:
+    actual = _json_type(value)
+    if declared == "number":
+        return actual in ("integer", "number")
+    return actual == declared
