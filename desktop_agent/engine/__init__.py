@@ -1,0 +1,1 @@
+"""Headless agent engine: runs plugin containers and talks to the control plane."""
