@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,11 +26,12 @@ def _field(loc: tuple[object, ...]) -> str:
 
 async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
-    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    first: dict[str, Any] = dict(errors[0]) if errors else {"loc": (), "msg": "invalid request"}
     if first.get("type") == "json_invalid":
-        message = (
-            f"request body is not valid JSON: {first.get('ctx', {}).get('error', first['msg'])}"
-        )
+        loc = tuple(first.get("loc", ()))
+        where = f" at character {loc[1]}" if len(loc) > 1 else ""
+        reason = first.get("ctx", {}).get("error", first["msg"])
+        message = f"request body is not valid JSON{where}: {reason}"
         field = "body"
     else:
         field = _field(tuple(first.get("loc", ())))

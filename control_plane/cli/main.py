@@ -58,10 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plugin", dest="plugin_id")
     parser.add_argument("--type")
+    parser.add_argument("--batch", dest="batch_id", help="a batch id printed by submit")
 
 
 def _params(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ("plugin_id", "type", "status")
+    keys = ("plugin_id", "type", "status", "batch_id")
     return {k: getattr(args, k) for k in keys if getattr(args, k, None)}
 
 

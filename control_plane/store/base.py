@@ -186,4 +186,4 @@ class Store(abc.ABC):
         concurrency: int | None,
         queues: list[str] | None,
     ) -> None:
-        """Update the worker's liveness fields (queues None leaves the stored value)."""
+        """Update the worker's liveness fields; queues or concurrency None keep stored values."""

@@ -62,7 +62,9 @@ def test_missing_image_fails_with_what_to_do(
     control_plane: ControlPlane, start_agent: Callable[..., AgentProcess], behaviour_image: str
 ) -> None:
     with control_plane.admin() as api:
-        register_behaviour_plugin(api, "dts-no-such-image:0", plugin_id="ghost", queue="ghost_queue")
+        register_behaviour_plugin(
+            api, "dts-no-such-image:0", plugin_id="ghost", queue="ghost_queue"
+        )
         start_agent()
         record = wait_finished(api, submit(api, "ghost", {"n": 1}))
     assert record["failure_kind"] == "image_missing"

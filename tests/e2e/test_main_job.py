@@ -26,7 +26,11 @@ def dts(control_plane: ControlPlane, *args: str) -> subprocess.CompletedProcess[
     env = {**os.environ, "DTS_SERVER": control_plane.url, "DTS_ADMIN_TOKEN": ADMIN_TOKEN}
     return subprocess.run(
         [sys.executable, "-m", "control_plane.cli", *args],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=600,
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -41,17 +45,24 @@ def test_real_domains_flow_through_and_match_an_independent_computation(
     items = tmp_path / "domains.txt"
     items.write_text("\n".join(sample) + "\n")
 
-    registered = dts(control_plane, "plugins", "register", str(REPO / "plugins/example_plugin/manifest.json"))
+    registered = dts(
+        control_plane, "plugins", "register", str(REPO / "plugins/example_plugin/manifest.json")
+    )
     assert registered.returncode == 0, registered.stderr
     start_agent(workers=3)
-    submitted = dts(control_plane, "submit", str(items), "--plugin", "example-plugin", "--type", "domain")
+    submitted = dts(
+        control_plane, "submit", str(items), "--plugin", "example-plugin", "--type", "domain"
+    )
     assert submitted.returncode == 0, submitted.stderr
     assert f"accepted {ITEMS} item(s)" in submitted.stdout
 
     waited = dts(control_plane, "wait", "--plugin", "example-plugin", "--timeout", "400")
     assert waited.returncode == 0, waited.stdout + waited.stderr
     assert json.loads(waited.stdout.strip().splitlines()[-1]) == {
-        "queued": 0, "running": 0, "succeeded": ITEMS, "failed": 0,
+        "queued": 0,
+        "running": 0,
+        "succeeded": ITEMS,
+        "failed": 0,
     }
 
     out = tmp_path / "results.jsonl"
@@ -78,23 +89,33 @@ def test_real_domains_flow_through_and_match_an_independent_computation(
 
 
 def test_parameter_changes_the_result(
-    control_plane: ControlPlane, start_agent: Callable[..., AgentProcess], example_plugin_image: str,
+    control_plane: ControlPlane,
+    start_agent: Callable[..., AgentProcess],
+    example_plugin_image: str,
 ) -> None:
     manifest = json.loads((REPO / "plugins/example_plugin/manifest.json").read_text())
     with control_plane.admin() as api:
         assert api.post("/api/plugins", json=manifest).status_code == 201
         start_agent()
         ids = {
-            mode: api.post("/api/tasks", json={
-                "type": "domain", "data": {"domain": "MyApp.HerokuApp.com."},
-                "plugin_id": "example-plugin", "plugin_parameters": {"suffix_rules": mode},
-            }).json()["task_id"]
+            mode: api.post(
+                "/api/tasks",
+                json={
+                    "type": "domain",
+                    "data": {"domain": "MyApp.HerokuApp.com."},
+                    "plugin_id": "example-plugin",
+                    "plugin_parameters": {"suffix_rules": mode},
+                },
+            ).json()["task_id"]
             for mode in ("all", "icann")
         }
         done = {
             mode: wait_for(
-                lambda i=task_id: (r := api.get(f"/api/tasks/{i}").json())["status"] == "succeeded" and r,
-                60, f"{mode} task",
+                lambda i=task_id: (
+                    (r := api.get(f"/api/tasks/{i}").json())["status"] == "succeeded" and r
+                ),
+                60,
+                f"{mode} task",
             )
             for mode, task_id in ids.items()
         }

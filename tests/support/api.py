@@ -10,16 +10,30 @@ from tests.support.processes import wait_for
 
 
 def register_behaviour_plugin(
-    client: httpx.Client, image: str, plugin_id: str = "behaviour", queue: str = "behaviour_queue",
-    timeout_seconds: int = 20, memory_mb: int = 64,
+    client: httpx.Client,
+    image: str,
+    plugin_id: str = "behaviour",
+    queue: str = "behaviour_queue",
+    timeout_seconds: int = 20,
+    memory_mb: int = 64,
 ) -> dict[str, Any]:
     response = client.post(
         "/api/plugins",
         json={
-            "id": plugin_id, "name": "Behaviour", "version": "1", "docker_image": image,
-            "description": "test plugin", "queue": queue,
+            "id": plugin_id,
+            "name": "Behaviour",
+            "version": "1",
+            "docker_image": image,
+            "description": "test plugin",
+            "queue": queue,
             "parameters": [
-                {"name": "mode", "type": "string", "description": "", "required": False, "default": "ok"},
+                {
+                    "name": "mode",
+                    "type": "string",
+                    "description": "",
+                    "required": False,
+                    "default": "ok",
+                },
                 {"name": "seconds", "type": "number", "description": "", "required": False},
             ],
             "limits": {"timeout_seconds": timeout_seconds, "memory_mb": memory_mb},

@@ -111,5 +111,3 @@ def expected_result(raw: str, mode: str, psls: dict[str, PublicSuffixList]) -> d
         "valid": oracle_valid(ascii_name, decodable),
         "suffix_rules": mode,
     }
-
-

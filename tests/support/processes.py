@@ -49,7 +49,11 @@ class Process:
     def start(self) -> None:
         log = self.log_path.open("ab")
         self.popen = subprocess.Popen(
-            self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+            self.args,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
             start_new_session=True,
         )
         log.close()
@@ -84,8 +88,17 @@ class RedisServer(Process):
         self.port = free_port()
         super().__init__(
             f"redis-{self.port}",
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"],
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
             dict(os.environ),
             log_dir,
         )
@@ -113,7 +126,9 @@ class ControlPlane(Process):
             "DTS_LOST_MESSAGE_GRACE": "30",
             **extra_env,
         }
-        super().__init__(f"control-plane-{self.port}", [sys.executable, "-m", "control_plane"], env, log_dir)
+        super().__init__(
+            f"control-plane-{self.port}", [sys.executable, "-m", "control_plane"], env, log_dir
+        )
 
     @property
     def url(self) -> str:
@@ -139,16 +154,27 @@ class ControlPlane(Process):
 
 class AgentProcess(Process):
     def __init__(
-        self, server_port: int, data_dir: Path, log_dir: Path, name: str = "agent",
-        workers: int = 2, extra_args: list[str] | None = None,
+        self,
+        server_port: int,
+        data_dir: Path,
+        log_dir: Path,
+        name: str = "agent",
+        workers: int = 2,
+        extra_args: list[str] | None = None,
     ) -> None:
         env = {**os.environ, "DTS_ENROLLMENT_TOKEN": ENROLLMENT_TOKEN}
         args = [
-            sys.executable, "-m", "desktop_agent.worker",
-            "--server", f"127.0.0.1:{server_port}",
-            "--workers", str(workers),
-            "--data-dir", str(data_dir),
-            "--name", name,
+            sys.executable,
+            "-m",
+            "desktop_agent.worker",
+            "--server",
+            f"127.0.0.1:{server_port}",
+            "--workers",
+            str(workers),
+            "--data-dir",
+            str(data_dir),
+            "--name",
+            name,
             *(extra_args or []),
         ]
         super().__init__(name, args, env, log_dir)

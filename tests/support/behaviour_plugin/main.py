@@ -9,8 +9,10 @@ import json
 import sys
 import time
 
-params = json.load(open("/input/parameters.json"))
-data = json.load(open("/input/input.json"))
+with open("/input/parameters.json") as handle:
+    params = json.load(handle)
+with open("/input/input.json") as handle:
+    data = json.load(handle)
 mode = params.get("mode", "ok")
 if mode == "slow":
     time.sleep(float(params.get("seconds", 5)))
@@ -21,7 +23,8 @@ if mode == "crash":
 if mode == "noresult":
     sys.exit(0)
 if mode == "garbage":
-    open("/output/result.json", "w").write("{not json")
+    with open("/output/result.json", "w") as out:
+        out.write("{not json")
     sys.exit(0)
 if mode == "hang":
     time.sleep(3600)

@@ -1,0 +1,243 @@
+"""Task submission over real HTTP against a control plane process, a real Redis and SQLite."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from tests.support.processes import ControlPlane, RedisServer
+
+SEED_PLUGIN = {
+    "id": "example-plugin",
+    "name": "Example Plugin",
+    "version": "1.0.0",
+    "docker_image": "example-plugin:1.0.0",
+    "description": "An example plugin",
+    "queue": "example_queue",
+    "parameters": [
+        {
+            "name": "param1",
+            "type": "string",
+            "description": "Example parameter",
+            "required": False,
+            "default": "default-value",
+        }
+    ],
+}
+SEED_TASK = {
+    "type": "domain",
+    "data": {"domain": "example.com"},
+    "plugin_id": "example-plugin",
+    "plugin_parameters": {"param1": "value1"},
+}
+
+
+@pytest.fixture
+def api(control_plane: ControlPlane) -> httpx.Client:
+    with control_plane.admin() as client:
+        assert client.post("/api/plugins", json=SEED_PLUGIN).status_code == 201
+        yield client
+
+
+def queue_length(server: RedisServer, queue: str) -> int:
+    return int(redis.Redis(port=server.port).llen(queue))
+
+
+def total(api: httpx.Client) -> int:
+    return int(api.get("/api/tasks").json()["total"])
+
+
+def test_seed_task_json_is_accepted_stored_and_queued(
+    api: httpx.Client, clean_redis: RedisServer
+) -> None:
+    response = api.post("/api/tasks", json=SEED_TASK)
+    assert response.status_code == 201
+    task_id = response.json()["task_id"]
+    stored = api.get(f"/api/tasks/{task_id}").json()
+    assert stored["status"] == "queued"
+    assert stored["data"] == {"domain": "example.com"}
+    assert stored["parameters"] == {"param1": "value1"}
+    assert stored["queue"] == "example_queue"
+    assert stored["attempts"] == 0 and stored["started_at"] is None
+    assert queue_length(clean_redis, "example_queue") == 1
+
+
+def test_defaults_are_filled_in(api: httpx.Client) -> None:
+    body = {**SEED_TASK, "plugin_parameters": {}}
+    task_id = api.post("/api/tasks", json=body).json()["task_id"]
+    assert api.get(f"/api/tasks/{task_id}").json()["parameters"] == {"param1": "default-value"}
+
+
+def test_plugin_reregistered_with_new_version_is_updated(api: httpx.Client) -> None:
+    response = api.post("/api/plugins", json={**SEED_PLUGIN, "version": "1.1.0"})
+    assert response.status_code == 200
+    assert api.get("/api/plugins/example-plugin").json()["version"] == "1.1.0"
+    assert [p["id"] for p in api.get("/api/plugins").json()] == ["example-plugin"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field", "words"),
+    [
+        ({**SEED_TASK, "plugin_id": "nope"}, 422, "plugin_id", "unknown plugin 'nope'"),
+        (
+            {**SEED_TASK, "plugin_parameters": {"param1": 5}},
+            422,
+            "plugin_parameters.param1",
+            "expected string, got integer",
+        ),
+        (
+            {**SEED_TASK, "plugin_parameters": {"colour": "red"}},
+            422,
+            "plugin_parameters.colour",
+            "unknown parameter",
+        ),
+        (
+            {k: v for k, v in SEED_TASK.items() if k != "plugin_id"},
+            422,
+            "plugin_id",
+            "Field required",
+        ),
+        ({**SEED_TASK, "plugin_parameters": "x"}, 422, "plugin_parameters", "dictionary"),
+        ({**SEED_TASK, "extra": 1}, 422, "extra", "Extra inputs"),
+    ],
+)
+def test_bad_task_input_names_the_field_and_stores_nothing(
+    api: httpx.Client,
+    clean_redis: RedisServer,
+    body: dict[str, Any],
+    status: int,
+    field: str,
+    words: str,
+) -> None:
+    response = api.post("/api/tasks", json=body)
+    assert response.status_code == status
+    assert response.json()["field"] == field
+    assert words in response.json()["detail"]
+    assert total(api) == 0
+    assert queue_length(clean_redis, "example_queue") == 0
+
+
+def test_missing_required_parameter_is_named(api: httpx.Client) -> None:
+    plugin = {
+        **SEED_PLUGIN,
+        "id": "strict",
+        "parameters": [{"name": "depth", "type": "integer", "required": True}],
+    }
+    assert api.post("/api/plugins", json=plugin).status_code == 201
+    response = api.post(
+        "/api/tasks", json={**SEED_TASK, "plugin_id": "strict", "plugin_parameters": {}}
+    )
+    assert response.status_code == 422
+    assert response.json()["field"] == "plugin_parameters.depth"
+    assert "required parameter is missing" in response.json()["detail"]
+    assert total(api) == 0
+
+
+def test_malformed_json_says_where(api: httpx.Client) -> None:
+    response = api.post(
+        "/api/tasks", content=b'{"type": "domain",', headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("request body is not valid JSON at character")
+    assert total(api) == 0
+
+
+def test_bad_plugin_manifest_is_refused_with_field(api: httpx.Client) -> None:
+    bad = {**SEED_PLUGIN, "id": "p2", "parameters": [{"name": "x", "type": "colour"}]}
+    response = api.post("/api/plugins", json=bad)
+    assert response.status_code == 422
+    assert response.json()["field"] == "parameters.0.type"
+    assert api.get("/api/plugins/p2").status_code == 404
+
+
+def test_bulk_json_enqueues_every_item(api: httpx.Client, clean_redis: RedisServer) -> None:
+    items = [{"domain": f"host{i}.example.org"} for i in range(5000)]
+    response = api.post(
+        "/api/tasks/bulk", json={"type": "domain", "plugin_id": "example-plugin", "items": items}
+    )
+    assert response.status_code == 202
+    body = response.json()
+    assert body["accepted"] == 5000
+    assert queue_length(clean_redis, "example_queue") == 5000
+    page = api.get("/api/tasks", params={"batch_id": body["batch_id"], "limit": 3}).json()
+    assert page["total"] == 5000
+    # Newest first.
+    assert [t["data"]["domain"] for t in page["items"]] == [
+        "host4999.example.org",
+        "host4998.example.org",
+        "host4997.example.org",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "payload", "expected"),
+    [
+        ("lines", "a.com\n\nb.org\n", [{"domain": "a.com"}, {"domain": "b.org"}]),
+        ("jsonl", '{"domain": "a.com"}\n"b.org"\n', [{"domain": "a.com"}, {"domain": "b.org"}]),
+        (
+            "csv",
+            "domain,rank\na.com,1\nb.org,2\n",
+            [{"domain": "a.com", "rank": "1"}, {"domain": "b.org", "rank": "2"}],
+        ),
+    ],
+)
+def test_upload_formats(
+    api: httpx.Client, fmt: str, payload: str, expected: list[dict[str, str]]
+) -> None:
+    response = api.post(
+        "/api/tasks/upload",
+        params={"plugin_id": "example-plugin", "type": "domain", "format": fmt},
+        content=payload.encode(),
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["accepted"] == len(expected)
+    exported = api.get("/api/tasks/export", params={"format": "jsonl"}).text.splitlines()
+    assert [json.loads(line)["data"] for line in exported] == expected
+
+
+def test_upload_with_a_bad_line_names_it_and_stores_nothing(
+    api: httpx.Client, clean_redis: RedisServer
+) -> None:
+    payload = "\n".join([f'{{"domain": "ok{i}.com"}}' for i in range(100)] + ['{"domain": oops}'])
+    response = api.post(
+        "/api/tasks/upload",
+        params={"plugin_id": "example-plugin", "type": "domain"},
+        content=payload.encode(),
+    )
+    assert response.status_code == 422
+    assert response.json()["field"] == "body.line[101]"
+    assert "line 101: not valid JSON" in response.json()["detail"]
+    assert total(api) == 0
+    assert queue_length(clean_redis, "example_queue") == 0
+
+
+def test_list_filters_and_counts(api: httpx.Client) -> None:
+    api.post(
+        "/api/tasks/bulk",
+        json={"type": "domain", "plugin_id": "example-plugin", "items": ["a", "b"]},
+    )
+    api.post("/api/tasks/bulk", json={"type": "url", "plugin_id": "example-plugin", "items": ["c"]})
+    assert api.get("/api/tasks", params={"type": "url"}).json()["total"] == 1
+    assert (
+        api.get("/api/tasks", params={"status": "queued", "queue": "example_queue"}).json()["total"]
+        == 3
+    )
+    assert api.get("/api/tasks", params={"status": "succeeded"}).json()["total"] == 0
+    assert api.get("/api/tasks/counts").json() == {
+        "queued": 3,
+        "running": 0,
+        "succeeded": 0,
+        "failed": 0,
+    }
+    assert api.get("/api/tasks", params={"status": "bogus"}).status_code == 422
+    assert api.get("/api/tasks/nope").status_code == 404
+
+
+def test_openapi_docs_are_served(control_plane: ControlPlane) -> None:
+    assert httpx.get(f"{control_plane.url}/docs").status_code == 200
+    spec = httpx.get(f"{control_plane.url}/openapi.json").json()
+    assert "/api/tasks" in spec["paths"] and "/api/workers/register" in spec["paths"]
