@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from contextlib import ExitStack
 
@@ -44,6 +45,9 @@ def serve(settings: Settings) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Uvicorn re-raises SIGTERM after its graceful shutdown; turning it into SystemExit
+    # lets the cleanup below (embedded Redis, store) run instead of dying mid-way.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with ExitStack() as stack:
         if (
             not settings.redis_configured

@@ -13,6 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from task_contract.errors import ParameterError
 
+MAX_TIMEOUT_SECONDS = 2 * 3600
+"""Longest wall-clock limit a plugin may declare; the broker's visibility timeout (3 h by
+default) must stay above it, or Redis would hand a still-running task to a second agent."""
+
 ParameterType = Literal["string", "integer", "number", "boolean", "object", "array"]
 
 # Queue names become Redis keys and show up in the dashboard: keep them plain.
@@ -35,7 +39,7 @@ class PluginLimits(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    timeout_seconds: int | None = Field(default=None, ge=1, le=24 * 3600)
+    timeout_seconds: int | None = Field(default=None, ge=1, le=MAX_TIMEOUT_SECONDS)
     memory_mb: int | None = Field(default=None, ge=16, le=1024 * 1024)
     network: bool = False
 

@@ -58,9 +58,6 @@ class Agent:
         heartbeat = HeartbeatLoop(self.settings, self.client, runner, self.session_id, 10.0)
         reply = self._first_heartbeat(heartbeat)
         heartbeat.interval = reply.heartbeat_interval
-        delivered = runner.flush_spool()
-        if delivered:
-            log.info("delivered %d result(s) kept from an earlier run", delivered)
 
         app = make_celery(reply.broker_url, reply.visibility_timeout, runner)
         nodename = f"dts-{enrollment.worker_id}@{socket.gethostname()}"
@@ -129,9 +126,14 @@ class Agent:
         return enrollment
 
     def _first_heartbeat(self, heartbeat: HeartbeatLoop) -> HeartbeatReply:
+        """Deliver outcomes kept from an earlier run, then announce this session; the
+        control plane then queues again whatever the earlier run held unfinished."""
         delay = 1.0
         while True:
             try:
+                delivered = heartbeat.runner.flush_spool()
+                if delivered:
+                    log.info("delivered %d result(s) kept from an earlier run", delivered)
                 return heartbeat.beat()
             except AgentRejected:
                 # The control plane forgot us (e.g. a new store): enroll afresh once.

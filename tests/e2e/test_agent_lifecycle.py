@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +112,36 @@ def test_control_plane_restart_mid_run_loses_nothing(
         assert counts == {"queued": 0, "running": 0, "succeeded": total, "failed": 0}
         results = {task(api, i)["result"]["echo"]["n"] for i in ids}
     assert results == set(range(total))
+
+
+def test_outcome_finished_while_control_plane_down_is_spooled_and_delivered_once(
+    control_plane: ControlPlane,
+    start_agent: Callable[..., AgentProcess],
+    behaviour_image: str,
+    tmp_path: Path,
+) -> None:
+    with control_plane.admin() as api:
+        register_behaviour_plugin(api, behaviour_image)
+        agent = start_agent(name="spooler", workers=1)
+        task_id = submit(api, "behaviour", {"n": 9}, mode="slow", seconds=4)
+        wait_for(lambda: task(api, task_id)["status"] == "running", 60, "task to start")
+    control_plane.stop()
+    spooled = tmp_path / "spooler" / "spool" / f"{task_id}.json"
+    wait_for(spooled.exists, 30, "the outcome to be spooled")
+    assert json.loads(spooled.read_text())["result"] == {"echo": {"n": 9}, "mode": "slow"}
+    # Killed while it still holds the undelivered outcome and the unacked message.
+    agent.kill()
+    control_plane.start()
+    start_agent(name="spooler", workers=1)
+    with control_plane.admin() as api:
+        record = wait_finished(api, task_id, timeout=60)
+        assert record["status"] == "succeeded"
+        assert record["result"] == {"echo": {"n": 9}, "mode": "slow"}
+        assert record["attempts"] == 1  # delivered from the spool, not run again
+        wait_for(lambda: not spooled.exists(), 30, "the spool to empty")
+        assert api.get("/api/tasks/counts").json() == {
+            "queued": 0,
+            "running": 0,
+            "succeeded": 1,
+            "failed": 0,
+        }
