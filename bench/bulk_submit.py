@@ -402,30 +402,30 @@ def _category(names: list[str]) -> str:
 
 
 def print_results(
-    cases: list[Case], shared: float, per_call: float, count: int, small: Case, large: Case
+    cases: list[Case],
+    baselines: dict[BaselineMode, list[float]],
+    count: int,
+    small: Case,
+    large: Case,
 ) -> None:
-    shared_rate = count / shared
-    per_call_rate = count / per_call
-    table = Table(title=f"Bulk submission of {count:,} items (baseline measured in this run)")
-    for name in ("path", "items", "wall s", "items/s"):
-        table.add_column(name, justify="right" if name != "path" else "left")
-    table.add_column("vs send_task\nshared producer", justify="right")
-    table.add_column("vs send_task\nper call", justify="right")
-    table.add_column("queue\n= N", justify="center")
-    table.add_column("counts\n= N", justify="center")
-    table.add_column("idle RSS\nMiB", justify="right")
-    table.add_column("peak RSS\nMiB", justify="right")
-    for label, seconds in (
-        ("baseline: Celery send_task, shared producer", shared),
-        ("baseline: Celery send_task per call (apply_async-style)", per_call),
-    ):
+    rates = {mode: count / statistics.fmean(runs) for mode, runs in baselines.items()}
+    table = Table(title=f"Bulk submission of {count:,} items (baselines measured in this run)")
+    table.add_column("path")
+    for name in ("items", "wall s", "items/s"):
+        table.add_column(name, justify="right")
+    for mode in rates:
+        table.add_column(f"vs {mode.replace('_', ' ')}", justify="right")
+    table.add_column("queue = N", justify="center")
+    table.add_column("counts = N", justify="center")
+    table.add_column("idle RSS MiB", justify="right")
+    table.add_column("peak RSS MiB", justify="right")
+    for mode, runs in baselines.items():
         table.add_row(
-            label,
+            f"baseline: {BASELINES[mode]}",
             f"{count:,}",
-            fmt(seconds),
-            fmt(count / seconds, 0),
-            ratio(count / seconds, shared_rate),
-            ratio(count / seconds, per_call_rate),
+            " / ".join(fmt(seconds) for seconds in runs),
+            fmt(rates[mode], 0),
+            *(ratio(rates[mode], base) for base in rates.values()),
             "✓",
             "-",
             "-",
@@ -438,8 +438,7 @@ def print_results(
             f"{case.items:,}",
             fmt(case.seconds),
             fmt(case.rate, 0),
-            ratio(case.rate, shared_rate),
-            ratio(case.rate, per_call_rate),
+            *(ratio(case.rate, base) for base in rates.values()),
             _mark(case.queue_ok, case.queue_length),
             _mark(case.counts_ok, case.queued),
             fmt(case.idle_rss_mib, 1),
@@ -521,8 +520,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             redis_server.start()
             console.print(f"[bold]baseline[/]: Celery publishing {count:,} messages ...")
-            shared = celery_baseline(redis_server, count, shared_producer=True)
-            per_call = celery_baseline(redis_server, count, shared_producer=False)
+            modes: list[BaselineMode] = ["shared", "per_call"]
+            if batch_supported():
+                modes.append("batched")
+            baselines = {mode: [celery_baseline(redis_server, count, mode)] for mode in modes}
             ways: list[tuple[str, Submit]] = [
                 ("(a) bulk JSON, one request", bulk_json(count)),
                 ("(b) upload JSONL, streamed", upload_jsonl(count)),
@@ -548,7 +549,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             redis_server.stop()
 
-    print_results(cases, shared, per_call, count, small, cases[1])
+    print_results(cases, baselines, count, small, cases[1])
     if profiles:
         print_profiles(profiles)
     bad = [c for c in [*cases, small] if not (c.queue_ok and c.counts_ok)]

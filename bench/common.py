@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,8 @@ PRODUCTION_TIMERS = {
     "DTS_LOST_MESSAGE_GRACE": str(defaults.LOST_MESSAGE_GRACE),
 }
 
-console = Console()
+# Wide enough for the tables when the output goes to a file or a pipe.
+console = Console(width=None if sys.stdout.isatty() else 150)
 
 
 def domain_names() -> list[str]:

@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # One line per heartbeat and report would drown what matters in the log.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         Agent(settings).run()
     except AgentError as exc:

@@ -49,9 +49,11 @@ async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
 
 
 async def _control_plane(_: Request, exc: ControlPlaneError) -> JSONResponse:
-    return JSONResponse(
-        status_code=exc.status_code, content={"detail": exc.message, "field": exc.field}
-    )
+    # "plugin_parameters.depth: expected integer, got string" reads well in a terminal;
+    # body-level messages already say where (e.g. "line 101: ...").
+    named = exc.field and not exc.field.startswith("body")
+    detail = f"{exc.field}: {exc.message}" if named else exc.message
+    return JSONResponse(status_code=exc.status_code, content={"detail": detail, "field": exc.field})
 
 
 async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
