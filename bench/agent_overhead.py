@@ -291,7 +291,7 @@ def print_table(timings: dict[str, Timing], systems: list[System], count: int) -
             "load; ratio = s/task / bare docker run's s/task"
         ),
     )
-    table.add_column("path")
+    table.add_column("path", no_wrap=True)
     for name in ("tasks", "total s", "s/task", "ratio to bare docker run", "s/task per round"):
         table.add_column(name, justify="right")
     table.add_column("note")

@@ -12,14 +12,17 @@ For each: wall time, items/s accepted and enqueued, the control plane's idle and
 (`VmHWM`), and a check that the plugin's Redis queue holds N messages and
 `GET /api/tasks/counts` shows N queued (the run fails when either is off). The baseline,
 measured in the same run against the same Redis: Celery's own `send_task` loop publishing N
-task-id messages from this process, once on one shared producer and once per call (what
-`apply_async` does). Rates are reported as ratios of those. The streaming upload is repeated at
-N/10 items to show its peak memory does not grow with N.
+task-id messages from this process, on one shared producer (what TaskPublisher does; run
+first and again last, ratios use the mean) and per call (what `apply_async` does); with
+kombu >= 5.7 also inside `Producer.batch()` (pipelined LPUSHes), to show the headroom. Rates
+are reported as ratios of those. The streaming upload is repeated at N/10 items to show its
+peak memory does not grow with N.
 
-`--profile` adds a pass of (a) and (b) under py-spy (pass `--py-spy PATH` when it is not on
-PATH) and prints where the control plane's CPU time goes; the timed rows are never profiled.
+`--profile` adds a pass of (a) and (b) under py-spy (`--profile-items`, default 20,000; pass
+`--py-spy PATH` when it is not on PATH) and prints where the control plane's request time
+goes, sample by sample; the timed rows are never profiled.
 
-Run from the repo root (a few minutes at the default 100,000 items):
+Run from the repo root (ten minutes or so at the default 100,000 items):
 
     .venv/bin/python -m bench.bulk_submit
     .venv/bin/python -m bench.bulk_submit --items 2000 --profile --py-spy /tmp/pyspy/bin/py-spy
@@ -35,6 +38,7 @@ import io
 import json
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -251,9 +255,9 @@ def run_case(
 
 BaselineMode = Literal["shared", "per_call", "batched"]
 BASELINES: dict[BaselineMode, str] = {
-    "shared": "Celery send_task, shared producer",
-    "per_call": "Celery send_task per call (apply_async-style)",
-    "batched": "Celery send_task in kombu Producer.batch()",
+    "shared": "send_task, shared producer",
+    "per_call": "send_task per call (apply_async)",
+    "batched": "send_task in Producer.batch()",
 }
 
 
@@ -409,14 +413,17 @@ def print_results(
     large: Case,
 ) -> None:
     rates = {mode: count / statistics.fmean(runs) for mode, runs in baselines.items()}
-    table = Table(title=f"Bulk submission of {count:,} items (baselines measured in this run)")
-    table.add_column("path")
+    table = Table(
+        title=f"Bulk submission of {count:,} items (baselines: Celery alone, same run, same Redis)",
+        caption="vs X = items/s / baseline X's items/s; shared baseline ran first and last",
+    )
+    table.add_column("path", no_wrap=True)
     for name in ("items", "wall s", "items/s"):
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", no_wrap=True)
     for mode in rates:
-        table.add_column(f"vs {mode.replace('_', ' ')}", justify="right")
-    table.add_column("queue = N", justify="center")
-    table.add_column("counts = N", justify="center")
+        table.add_column(f"vs {mode.replace('_', ' ')}", justify="right", no_wrap=True)
+    table.add_column("queue=N", justify="center", no_wrap=True)
+    table.add_column("counts=N", justify="center", no_wrap=True)
     table.add_column("idle RSS MiB", justify="right")
     table.add_column("peak RSS MiB", justify="right")
     for mode, runs in baselines.items():
@@ -473,7 +480,8 @@ def print_profiles(profiles: list[Profile]) -> None:
             if label not in labels and label != IDLE:
                 labels.append(label)
     table = Table(
-        title="Where the control plane's time goes (py-spy, separate pass; idle samples left out)"
+        title="Where the control plane's time goes (py-spy, separate pass; idle samples left out)",
+        caption="a sample is charged to the outermost listed function on its stack",
     )
     table.add_column("part")
     for profile in profiles:
@@ -508,6 +516,9 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", action="store_true", help="add a py-spy pass of (a) and (b) (not timed)"
     )
     parser.add_argument("--py-spy", default=shutil.which("py-spy"), help="py-spy executable")
+    parser.add_argument(
+        "--profile-items", type=int, default=20_000, help="items in each profiled pass"
+    )
     args = parser.parse_args(argv)
     count: int = args.items
     small_count = max(count // 10, 1)
@@ -525,9 +536,9 @@ def main(argv: list[str] | None = None) -> int:
                 modes.append("batched")
             baselines = {mode: [celery_baseline(redis_server, count, mode)] for mode in modes}
             ways: list[tuple[str, Submit]] = [
-                ("(a) bulk JSON, one request", bulk_json(count)),
+                ("(a) bulk JSON, 1 request", bulk_json(count)),
                 ("(b) upload JSONL, streamed", upload_jsonl(count)),
-                (f"(c) CLI, {CLI_CHUNK:,} items a request", cli_chunks(count, work)),
+                (f"(c) CLI, {CLI_CHUNK:,} a request", cli_chunks(count, work)),
             ]
             cases: list[Case] = []
             for label, submit in ways:
@@ -537,12 +548,25 @@ def main(argv: list[str] | None = None) -> int:
             small, _ = run_case(
                 redis_server, work, "(b) upload", small_count, upload_jsonl(small_count)
             )
+            # Again at the end: the ratios use the mean, so load drift during the run shows
+            # here instead of silently skewing them.
+            console.print("[bold]baseline[/] again: Celery send_task, shared producer ...")
+            baselines["shared"].append(celery_baseline(redis_server, count, "shared"))
             profiles: list[Profile] = []
             if args.profile:
-                for label, submit in ways[:2]:
-                    console.print(f"[bold]profiling[/] {label} with py-spy ...")
+                profiled = min(args.profile_items, count)
+                for label, make in (
+                    ("(a) bulk JSON", bulk_json),
+                    ("(b) upload JSONL", upload_jsonl),
+                ):
+                    console.print(f"[bold]profiling[/] {label} with py-spy, {profiled:,} items ...")
                     _, profile = run_case(
-                        redis_server, work, label, count, submit, py_spy=args.py_spy
+                        redis_server,
+                        work,
+                        f"{label}, {profiled:,} items",
+                        profiled,
+                        make(profiled),
+                        py_spy=args.py_spy,
                     )
                     assert profile is not None
                     profiles.append(profile)

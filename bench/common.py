@@ -33,7 +33,7 @@ PRODUCTION_TIMERS = {
 }
 
 # Wide enough for the tables when the output goes to a file or a pipe.
-console = Console(width=None if sys.stdout.isatty() else 150)
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def domain_names() -> list[str]:
