@@ -86,6 +86,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 console,
             )
             console.print(f"accepted {summary['accepted']} item(s) for plugin {args.plugin}")
+            for batch in summary["batches"]:
+                console.print(f"batch {batch}")
         elif args.command == "status":
             if args.task_id:
                 show_task(client, console, args.task_id)
