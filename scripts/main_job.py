@@ -43,8 +43,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--items",
         type=int,
-        default=1000,
-        help=f"how many real domains (default 1000, max {len(blocklist)})",
+        default=len(blocklist),
+        help=f"how many real domains (default: all {len(blocklist)})",
     )
     parser.add_argument(
         "--workers", type=int, default=4, help="tasks the agent runs at once (default 4)"

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from task_contract.manifest import PluginLimits
+from task_contract.manifest import PluginBatch, PluginLimits
 
 STDERR_LIMIT = 8192
 """Bytes of stderr/stdout kept per task: enough for a traceback, bounded for 100k tasks."""
@@ -35,6 +35,8 @@ class FailureKind(StrEnum):
     out_of_memory = "out_of_memory"
     image_missing = "image_missing"
     agent_error = "agent_error"
+    item_error = "item_error"
+    """Batch mode: the plugin reported an error for this item only."""
 
 
 class TaskCreate(BaseModel):
@@ -142,6 +144,7 @@ class TaskAssignment(BaseModel):
     parameters: dict[str, Any]
     limits: PluginLimits
     attempt: int
+    batch: PluginBatch | None = None
 
 
 class TaskOutcome(BaseModel):
@@ -189,3 +192,28 @@ class WorkerView(BaseModel):
     running_tasks: list[str]
     load: float | None
     online: bool
+
+
+class BatchStart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task_ids: list[str] = Field(min_length=1, max_length=10_000)
+
+
+class BatchAssignment(BaseModel):
+    """The tasks of a batch message the control plane vouches for; finished or unknown ids
+    are left out (listed in `skipped`)."""
+
+    tasks: list[TaskAssignment]
+    skipped: list[str]
+
+
+class BatchOutcomes(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcomes: dict[str, TaskOutcome] = Field(min_length=1, max_length=10_000)
+
+
+class BatchRecorded(BaseModel):
+    recorded: list[str]
+    """Ids whose outcome this report recorded; others were already finished."""

@@ -44,6 +44,17 @@ class PluginLimits(BaseModel):
     network: bool = False
 
 
+class PluginBatch(BaseModel):
+    """Opt-in batch contract: the agent runs one container over up to `max_items` tasks,
+    with `/input/items.jsonl` in and `/output/results.jsonl` out (see docs/plugins.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_items: int = Field(default=100, ge=1, le=10_000)
+    timeout_seconds: int | None = Field(default=None, ge=1, le=MAX_TIMEOUT_SECONDS)
+    """Wall-clock limit for one batch run; default: the agent's timeout."""
+
+
 class PluginManifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -55,6 +66,7 @@ class PluginManifest(BaseModel):
     queue: str = "default"
     parameters: list[PluginParameter] = Field(default_factory=list)
     limits: PluginLimits = Field(default_factory=PluginLimits)
+    batch: PluginBatch | None = None
     enabled: bool = True
 
     @field_validator("id")

@@ -1,6 +1,6 @@
 """The broker side of the contract: the Celery task name and what a message carries.
 
-A message carries only the task id. The agent asks the control plane, with its own
+A message carries only task ids. The agent asks the control plane, with its own
 credential, for the image, input and parameters, so a forged broker message can make an
 agent run nothing the control plane did not vouch for.
 """
@@ -8,7 +8,13 @@ agent run nothing the control plane did not vouch for.
 from __future__ import annotations
 
 RUN_TASK = "dts.run_task"
-"""Celery task name that agents register and the control plane publishes."""
+"""Celery task for one task id: `run_task(task_id)`."""
+
+RUN_BATCH = "dts.run_batch"
+"""Celery task for several task ids of one batch plugin: `run_batch([task_id, ...])`.
+
+One message per batch keeps publishing cheap at scale; the ids are still checked one by
+one with the control plane before anything runs."""
 
 
 def agent_queue(worker_id: str) -> str:

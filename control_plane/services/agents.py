@@ -10,8 +10,12 @@ from control_plane.errors import Conflict, Forbidden, NotFound, Unauthorized
 from control_plane.ids import new_worker_id
 from control_plane.queue.publisher import BrokerError, TaskPublisher
 from control_plane.services.clock import utcnow
+from control_plane.services.republish import republish
 from control_plane.store import Store, WorkerRecord
 from task_contract.api import (
+    BatchAssignment,
+    BatchOutcomes,
+    BatchRecorded,
     Heartbeat,
     HeartbeatReply,
     OutcomeRecorded,
@@ -97,6 +101,25 @@ class AgentService:
             enabled = [q for q in enabled if q in set(narrowing)]
         return [agent_queue(worker_id), *enabled]
 
+    def start_batch(self, worker: WorkerRecord, task_ids: list[str]) -> BatchAssignment:
+        tasks: list[TaskAssignment] = []
+        skipped: list[str] = []
+        for task_id in dict.fromkeys(task_ids):  # a duplicated id runs once
+            try:
+                tasks.append(self.start(worker, task_id))
+            except (Conflict, NotFound):
+                skipped.append(task_id)
+        return BatchAssignment(tasks=tasks, skipped=skipped)
+
+    def record_batch(self, worker: WorkerRecord, body: BatchOutcomes) -> BatchRecorded:
+        now = utcnow()
+        recorded = [
+            task_id
+            for task_id, outcome in body.outcomes.items()
+            if self.store.finish_task(task_id, worker.id, outcome, now)
+        ]
+        return BatchRecorded(recorded=recorded)
+
     def start(self, worker: WorkerRecord, task_id: str) -> TaskAssignment:
         task = self.store.start_task(task_id, worker.id, utcnow())
         if task is None:
@@ -118,6 +141,7 @@ class AgentService:
             parameters=task.parameters,
             limits=plugin.manifest.limits,
             attempt=task.attempts,
+            batch=plugin.manifest.batch,
         )
 
     def record(self, worker: WorkerRecord, task_id: str, outcome: TaskOutcome) -> OutcomeRecorded:
@@ -132,6 +156,6 @@ class AgentService:
         if pairs:
             log.info("agent %s restarted: requeueing %d task(s)", worker_id, len(pairs))
             try:
-                self.publisher.publish(pairs)
+                republish(self.store, self.publisher, pairs)
             except BrokerError as exc:
                 log.warning("%s; recovery will publish them", exc)

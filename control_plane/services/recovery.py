@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from control_plane.queue.publisher import BrokerError, TaskPublisher
 from control_plane.services.clock import utcnow
+from control_plane.services.republish import republish
 from control_plane.store import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -55,8 +56,7 @@ class Recovery:
                     worker.last_heartbeat.isoformat(),
                     len(pairs),
                 )
-                self.publisher.publish(pairs)
-                total += len(pairs)
+                total += republish(self.store, self.publisher, pairs)
         return total
 
     def _republish_lost(self) -> int:
@@ -70,7 +70,7 @@ class Recovery:
                 log.warning(
                     "queue '%s' is empty but %d task(s) wait: publishing again", queue, len(ids)
                 )
-                total += self.publisher.publish((task_id, queue) for task_id in ids)
+                total += republish(self.store, self.publisher, ((i, queue) for i in ids))
         return total
 
 

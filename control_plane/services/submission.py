@@ -54,7 +54,7 @@ class Submission:
         params = self.resolve_parameters(manifest, body.plugin_parameters)
         task = self._new_task(manifest, body.type, body.data, params, batch_id=None)
         self.store.insert_tasks([task])
-        self._publish([(task.id, task.queue)])
+        self._publish(manifest, [task])
         return TaskCreated(task_id=task.id, status=TaskStatus.queued, queue=task.queue)
 
     def submit_many(
@@ -72,10 +72,14 @@ class Submission:
         batch_id = new_batch_id()
         accepted = 0
         first: str | None = None
+        if manifest.batch is not None:
+            # Whole plugin batches per chunk, so no message is split across two chunks.
+            per = manifest.batch.max_items
+            chunk_size = max(chunk_size // per, 1) * per
         for chunk in _chunks(items, chunk_size):
             tasks = [self._new_task(manifest, task_type, data, params, batch_id) for data in chunk]
             self.store.insert_tasks(tasks)
-            self._publish([(t.id, t.queue) for t in tasks])
+            self._publish(manifest, tasks)
             accepted += len(tasks)
             first = first or tasks[0].id
         return BulkAccepted(
@@ -106,13 +110,20 @@ class Submission:
             batch_id=batch_id,
         )
 
-    def _publish(self, pairs: list[tuple[str, str]]) -> None:
+    def _publish(self, manifest: PluginManifest, tasks: list[NewTask]) -> None:
         try:
-            self.publisher.publish(pairs)
+            if manifest.batch is None:
+                self.publisher.publish((t.id, t.queue) for t in tasks)
+            else:
+                ids = [t.id for t in tasks]
+                per = manifest.batch.max_items
+                self.publisher.publish_batches(
+                    (ids[i : i + per], manifest.queue) for i in range(0, len(ids), per)
+                )
         except BrokerError as exc:
             # The tasks are stored as queued: answering an error would make clients submit
             # them twice. Recovery publishes them once the broker is back.
-            log.warning("%s; %d stored tasks will be published by recovery", exc, len(pairs))
+            log.warning("%s; %d stored tasks will be published by recovery", exc, len(tasks))
 
 
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

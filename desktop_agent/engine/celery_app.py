@@ -7,7 +7,7 @@ from celery.exceptions import Reject
 
 from desktop_agent.engine.errors import RunInterruptedError
 from desktop_agent.engine.runner import TaskRunner
-from task_contract.messages import RUN_TASK
+from task_contract.messages import RUN_BATCH, RUN_TASK
 
 
 def make_celery(broker_url: str, visibility_timeout: int, runner: TaskRunner) -> Celery:
@@ -33,6 +33,13 @@ def make_celery(broker_url: str, visibility_timeout: int, runner: TaskRunner) ->
             return runner.run(task_id)
         except RunInterruptedError as exc:
             # Not the plugin's fault and nothing recorded: hand the message back.
+            raise Reject(str(exc), requeue=True) from exc
+
+    @app.task(name=RUN_BATCH, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+    def run_batch(task_ids: list[str]) -> str:
+        try:
+            return runner.run_batch(task_ids)
+        except RunInterruptedError as exc:
             raise Reject(str(exc), requeue=True) from exc
 
     return app

@@ -9,6 +9,10 @@ from pydantic import BaseModel
 
 from desktop_agent.engine import defaults
 from task_contract.api import (
+    BatchAssignment,
+    BatchOutcomes,
+    BatchRecorded,
+    BatchStart,
     Heartbeat,
     HeartbeatReply,
     OutcomeRecorded,
@@ -64,6 +68,15 @@ class ControlPlaneClient:
     def report(self, task_id: str, outcome: TaskOutcome) -> OutcomeRecorded:
         return self._call("POST", f"{self._me}/tasks/{task_id}/result", outcome, OutcomeRecorded)
 
+    def start_batch(self, task_ids: list[str]) -> BatchAssignment:
+        return self._call(
+            "POST", f"{self._me}/batches/start", BatchStart(task_ids=task_ids), BatchAssignment
+        )
+
+    def report_batch(self, outcomes: dict[str, TaskOutcome]) -> BatchRecorded:
+        body = BatchOutcomes(outcomes=outcomes)
+        return self._call("POST", f"{self._me}/batches/result", body, BatchRecorded)
+
     def close(self) -> None:
         self._http.close()
 
@@ -86,7 +99,7 @@ class ControlPlaneClient:
             raise ControlPlaneUnreachable(f"{self.base_url}{path}: HTTP {response.status_code}")
         if response.status_code in (401, 403):
             raise AgentRejected(_detail(response))
-        if response.status_code in (404, 409) and "/tasks/" in path:
+        if response.status_code in (404, 409) and ("/tasks/" in path or "/batches/" in path):
             raise TaskNotRunnable(_detail(response))
         if response.status_code >= 400:
             raise RequestRejected(f"{path}: {_detail(response)}")

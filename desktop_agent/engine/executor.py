@@ -34,6 +34,12 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from desktop_agent.engine.batch_results import (
+    RESULTS_FILE,
+    BatchRun,
+    judge_batch,
+    write_batch_inputs,
+)
 from desktop_agent.engine.errors import ImageMissingError, RunInterruptedError
 from task_contract.api import STDERR_LIMIT, FailureKind, TaskAssignment, TaskOutcome
 from task_contract.manifest import PluginLimits
@@ -174,6 +180,60 @@ class DockerExecutor:
             return _judge(run, run_dir.output, assignment, limits)
         except _DOCKER_ERRORS as exc:
             return _agent_error(assignment, exc)
+        finally:
+            _remove_tree(run_dir.root)
+
+    def run_batch(
+        self, assignments: list[TaskAssignment], limits: RunLimits
+    ) -> dict[str, TaskOutcome]:
+        """Run one container over several tasks under the batch contract.
+
+        All assignments share the plugin image and parameters (the runner groups them).
+        Returns one outcome per task id; raises RunInterruptedError like `run`.
+        """
+        if self._stopping.is_set():
+            raise RunInterruptedError("the agent is shutting down; not starting a new run")
+        first = assignments[0]
+        try:
+            self.ensure_image(first.docker_image)
+        except ImageMissingError as exc:
+            return {a.task_id: _failed(a, FailureKind.image_missing, str(exc)) for a in assignments}
+        except _DOCKER_ERRORS as exc:
+            return {a.task_id: _agent_error(a, exc) for a in assignments}
+
+        run_dir = self._make_run_dir(first)
+        try:
+            write_batch_inputs(run_dir.input, assignments)
+            run = self._run_container(
+                image=first.docker_image,
+                run_dir=run_dir,
+                name=_container_name(first) + "-batch",
+                env={"HOME": "/tmp"},
+                labels={"dts.batch": first.task_id, "dts.items": str(len(assignments))},
+                limits=limits,
+            )
+            try:
+                raw = _read_output(run_dir.output / RESULTS_FILE, "/output/" + RESULTS_FILE)
+                problem = None
+            except _ResultProblem as exc:
+                raw, problem = None, str(exc)
+            return judge_batch(
+                assignments,
+                BatchRun(
+                    exit_code=run.exit_code,
+                    oom_killed=run.oom_killed,
+                    timed_out=run.timed_out,
+                    logs=_combined_logs(run.stderr, run.stdout),
+                    last_stderr_line=_last_line(run.stderr),
+                    duration_seconds=run.duration_seconds,
+                    results=raw,
+                    results_problem=problem,
+                ),
+                timeout_seconds=limits.timeout_seconds,
+                memory_mb=limits.memory_mb,
+            )
+        except _DOCKER_ERRORS as exc:
+            return {a.task_id: _agent_error(a, exc) for a in assignments}
         finally:
             _remove_tree(run_dir.root)
 
@@ -393,8 +453,8 @@ class _ResultProblem(Exception):
         self.kind = kind
 
 
-def _read_result(path: Path) -> Any:
-    """Read and parse result.json without trusting what the container put there."""
+def _read_output(path: Path, shown: str) -> bytes | None:
+    """Read a file the plugin wrote, without trusting it; None when it does not exist."""
     try:
         # O_NOFOLLOW: the container owns /output and could plant a symlink to a host file
         # (the agent's credentials, say) that we would otherwise read and upload.
@@ -403,28 +463,34 @@ def _read_result(path: Path) -> Any:
             path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
         )
     except FileNotFoundError:
-        raise _ResultProblem(
-            FailureKind.no_result, "plugin exited 0 but wrote no /output/result.json"
-        ) from None
+        return None
     except OSError as exc:
         reason = "it is a symbolic link" if exc.errno == errno.ELOOP else exc.strerror
         raise _ResultProblem(
-            FailureKind.invalid_result,
-            f"/output/result.json cannot be read ({reason}); write a regular file",
+            FailureKind.invalid_result, f"{shown} cannot be read ({reason}); write a regular file"
         ) from None
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(handle.fileno())
         if not stat.S_ISREG(info.st_mode):
             raise _ResultProblem(
-                FailureKind.invalid_result,
-                "/output/result.json is not a regular file; write a regular file",
+                FailureKind.invalid_result, f"{shown} is not a regular file; write a regular file"
             )
         raw = handle.read(RESULT_LIMIT + 1)
     if len(raw) > RESULT_LIMIT:
         raise _ResultProblem(
             FailureKind.invalid_result,
-            f"/output/result.json is larger than {RESULT_LIMIT // (1024 * 1024)} MiB; "
+            f"{shown} is larger than {RESULT_LIMIT // (1024 * 1024)} MiB; "
             "return less per item or store bulk data elsewhere",
+        )
+    return raw
+
+
+def _read_result(path: Path) -> Any:
+    """Read and parse result.json (v1 contract)."""
+    raw = _read_output(path, "/output/result.json")
+    if raw is None:
+        raise _ResultProblem(
+            FailureKind.no_result, "plugin exited 0 but wrote no /output/result.json"
         )
     try:
         return json.loads(raw, parse_constant=_reject_constant)

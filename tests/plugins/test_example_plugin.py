@@ -5,7 +5,10 @@ Two kinds of runs:
   analyses several hundred real names, so the PSL logic is checked broadly without paying
   a container start per name;
 - a handful of runs through the real entrypoint and the file contract, with the
-  hardened flags the agent uses, including bad input (exit 2, stderr, no result).
+  hardened flags the agent uses, including bad input (exit 2, stderr, no result);
+- runs of the opt-in batch contract through the real entrypoint: hundreds of items in
+  one container (/input/items.jsonl -> /output/results.jsonl), bad items, bad lines and
+  bad parameters.
 
 The oracle is the `publicsuffixlist` package reading the same bundled list, Python's
 `idna` codec and plain string operations: none of it shares code with the plugin.
@@ -150,15 +153,24 @@ def rule_derived_names() -> list[str]:
 
 
 def run_container(
-    client: Any, image: str, volumes: dict[str, dict[str, str]], **extra: Any
+    client: Any,
+    image: str,
+    volumes: dict[str, dict[str, str]],
+    environment: dict[str, str] | None = None,
+    **extra: Any,
 ) -> tuple[int, str, str, float]:
-    """Run to completion; exit code, stdout, stderr and wall time including create/remove."""
+    """Run to completion; exit code, stdout, stderr and wall time including create/remove.
+
+    The environment defaults to the one the agent sets for a single task.
+    """
+    if environment is None:
+        environment = {"DTS_TASK_ID": str(uuid.uuid4()), "DTS_TASK_TYPE": "domain"}
     started = time.monotonic()
     container = client.containers.run(
         image,
         volumes=volumes,
         detach=True,
-        environment={"DTS_TASK_ID": str(uuid.uuid4()), "DTS_TASK_TYPE": "domain"},
+        environment=environment,
         **HARDENED,
         **extra,
     )
@@ -431,6 +443,189 @@ def test_contract_run_rejects_bad_input(
     assert code == 2
     assert message in stderr
     assert list(task_dirs[1].iterdir()) == []
+
+
+# --- the batch contract: many tasks in one container, real entrypoint -------------------
+
+
+def item_line(item_id: str, data: object) -> str:
+    return json.dumps({"id": item_id, "type": "domain", "data": data}, ensure_ascii=False)
+
+
+def run_batch(
+    client: Any, image: str, dirs: tuple[Path, Path], lines: list[str], parameters: object
+) -> tuple[int, str, list[dict[str, Any]] | None, float]:
+    """One batch run: exit code, stderr, the results.jsonl rows (None if no file), seconds."""
+    input_dir, output_dir = dirs
+    items = input_dir / "items.jsonl"
+    items.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    params = input_dir / "parameters.json"
+    params.write_text(json.dumps(parameters), encoding="utf-8")
+    for path in (items, params):
+        path.chmod(0o644)
+    code, _, stderr, seconds = run_container(
+        client,
+        image,
+        {
+            str(input_dir): {"bind": "/input", "mode": "ro"},
+            str(output_dir): {"bind": "/output", "mode": "rw"},
+        },
+        environment={},  # the agent sets no per-task variables for a batch
+    )
+    results = output_dir / "results.jsonl"
+    if not results.exists():
+        return code, stderr, None, seconds
+    rows = [json.loads(line) for line in results.read_text("utf-8").splitlines()]
+    return code, stderr, rows, seconds
+
+
+def rows_by_id(rows: list[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    """The rows keyed by id, after checking each has an id and exactly one of result/error."""
+    assert rows is not None, "no results.jsonl"
+    ids = [row["id"] for row in rows]
+    assert len(ids) == len(set(ids)), "an id has more than one line"
+    for row in rows:
+        assert set(row) in ({"id", "result"}, {"id", "error"}), row
+    return {row["id"]: row for row in rows}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_batch_run_matches_the_oracle(
+    docker_client: Any,
+    example_plugin_image: str,
+    task_dirs: tuple[Path, Path],
+    psls: dict[str, PublicSuffixList],
+    mode: str,
+) -> None:
+    names = list(dict.fromkeys(real_sample() + EDGE_CASES))
+    ids = {f"task-{uuid.uuid4()}": name for name in names + BAD_NAMES}
+    lines = [item_line(item_id, {"domain": name}) for item_id, name in ids.items()]
+    code, stderr, rows, _ = run_batch(
+        docker_client, example_plugin_image, task_dirs, lines, {"suffix_rules": mode}
+    )
+    assert code == 0, stderr
+    by_id = rows_by_id(rows)
+    assert by_id.keys() == ids.keys()
+    mismatches = []
+    for item_id, name in ids.items():
+        row = by_id[item_id]
+        if name in BAD_NAMES:
+            assert "domain" in row["error"], (name, row)
+            continue
+        assert "result" in row, f"{name!r}: {row.get('error')}"
+        got = dict(row["result"])
+        got.pop("suffix_rule")
+        if got != expected_result(name, mode, psls):
+            mismatches.append(f"{name!r} ({mode}): {got}")
+    assert not mismatches, f"{len(mismatches)} mismatches:\n" + "\n".join(mismatches[:20])
+    assert f"{len(ids)} items, {len(names)} results, {len(BAD_NAMES)} errors" in stderr
+
+
+GOOD_ITEMS = {
+    "good-1": "WWW.Example.CO.UK.",
+    "good-2": "myapp.herokuapp.com",
+    "good-3": "食狮.com.cn",
+}
+# id -> (data, the message single mode prints for the same input after "bad input: ").
+BAD_ITEMS: dict[str, tuple[object, str]] = {
+    "bad-no-domain": (
+        {"name": "example.com"},
+        'input has no "domain" key (expected {"domain": "example.com"})',
+    ),
+    "bad-number": ({"domain": 42}, '"domain" must be a string, got number'),
+    "bad-empty": ({"domain": ""}, "\"domain\" is empty: ''"),
+    "bad-not-object": (["example.com"], "input must be a JSON object, got array"),
+    "bad-idna": (
+        {"domain": "a\u06dd.com"},
+        # Error messages quote the input with repr(): U+06DD is not printable, so escaped.
+        "\"domain\" 'a\\u06dd.com': label 'a\\u06dd' cannot be converted to IDNA: ",
+    ),
+}
+# Lines no result can be attributed to: a warning on stderr naming the line, nothing else.
+GARBAGE_LINES = {
+    3: "this is not JSON {",
+    6: '{"type": "domain", "data": {"domain": "example.com"}}',
+}
+
+
+@pytest.fixture(scope="module")
+def mixed_batch(
+    docker_client: Any, example_plugin_image: str, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[int, str, dict[str, dict[str, Any]]]:
+    """Good items, bad items and unattributable lines in one batch run."""
+    root = tmp_path_factory.mktemp("mixed")
+    dirs = shared_dir(root / "input", 0o755), shared_dir(root / "output", 0o777)
+    lines = [item_line(i, {"domain": name}) for i, name in GOOD_ITEMS.items()]
+    lines += [item_line(i, data) for i, (data, _) in BAD_ITEMS.items()]
+    for number, garbage in sorted(GARBAGE_LINES.items()):
+        lines.insert(number - 1, garbage)
+    code, stderr, rows, _ = run_batch(
+        docker_client, example_plugin_image, dirs, lines, {"suffix_rules": "all"}
+    )
+    return code, stderr, rows_by_id(rows)
+
+
+def test_mixed_batch_fails_only_the_bad_items(
+    mixed_batch: tuple[int, str, dict[str, dict[str, Any]]], psls: dict[str, PublicSuffixList]
+) -> None:
+    code, stderr, by_id = mixed_batch
+    assert code == 0, stderr
+    assert by_id.keys() == GOOD_ITEMS.keys() | BAD_ITEMS.keys()
+    for item_id, name in GOOD_ITEMS.items():
+        result = dict(by_id[item_id]["result"])
+        result.pop("suffix_rule")
+        assert result == expected_result(name, "all", psls)
+    for item_id, (_, message) in BAD_ITEMS.items():
+        error = by_id[item_id]["error"]
+        assert error == message or (message.endswith(": ") and error.startswith(message)), error
+    assert "items.jsonl line 3 is not valid JSON" in stderr
+    assert 'items.jsonl line 6 has no "id" string' in stderr
+
+
+@pytest.mark.parametrize("item_id", list(BAD_ITEMS))
+def test_batch_errors_are_the_single_mode_messages(
+    docker_client: Any,
+    example_plugin_image: str,
+    task_dirs: tuple[Path, Path],
+    mixed_batch: tuple[int, str, dict[str, dict[str, Any]]],
+    item_id: str,
+) -> None:
+    data, _ = BAD_ITEMS[item_id]
+    code, stderr, _ = run_task(docker_client, example_plugin_image, task_dirs, data, {})
+    assert code == 2
+    assert stderr == f"example-plugin: bad input: {mixed_batch[2][item_id]['error']}\n"
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({"suffix_rules": "private"}, "parameter suffix_rules must be 'all' or 'icann'"),
+        (["all"], "parameters must be a JSON object"),
+    ],
+)
+def test_batch_with_bad_parameters_fails_the_whole_run(
+    docker_client: Any,
+    example_plugin_image: str,
+    task_dirs: tuple[Path, Path],
+    parameters: object,
+    message: str,
+) -> None:
+    lines = [item_line(i, {"domain": name}) for i, name in GOOD_ITEMS.items()]
+    code, stderr, rows, _ = run_batch(
+        docker_client, example_plugin_image, task_dirs, lines, parameters
+    )
+    assert code == 2
+    assert message in stderr
+    assert not rows
+    assert list(task_dirs[1].iterdir()) == []
+
+
+def test_empty_batch_writes_an_empty_results_file(
+    docker_client: Any, example_plugin_image: str, task_dirs: tuple[Path, Path]
+) -> None:
+    code, stderr, rows, _ = run_batch(docker_client, example_plugin_image, task_dirs, [], {})
+    assert code == 0, stderr
+    assert rows == []
 
 
 def test_image_metadata_matches_the_manifest(docker_client: Any, example_plugin_image: str) -> None:

@@ -16,6 +16,7 @@ def register_behaviour_plugin(
     queue: str = "behaviour_queue",
     timeout_seconds: int = 20,
     memory_mb: int = 64,
+    batch: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     response = client.post(
         "/api/plugins",
@@ -35,8 +36,10 @@ def register_behaviour_plugin(
                     "default": "ok",
                 },
                 {"name": "seconds", "type": "number", "description": "", "required": False},
+                {"name": "count", "type": "integer", "description": "", "required": False},
             ],
             "limits": {"timeout_seconds": timeout_seconds, "memory_mb": memory_mb},
+            "batch": batch,
         },
     )
     assert response.status_code in (200, 201), response.text

@@ -14,6 +14,10 @@ from control_plane.api.deps import AdminDep, ServicesDep, WorkerDep
 from control_plane.services.clock import utcnow
 from control_plane.store import WorkerRecord
 from task_contract.api import (
+    BatchAssignment,
+    BatchOutcomes,
+    BatchRecorded,
+    BatchStart,
     Heartbeat,
     HeartbeatReply,
     OutcomeRecorded,
@@ -63,6 +67,19 @@ def report_result(
 ) -> OutcomeRecorded:
     """Record the outcome; the first outcome for a task wins, later ones are acknowledged."""
     return services.agents.record(worker, task_id, outcome)
+
+
+@router.post("/{worker_id}/batches/start", response_model=BatchAssignment)
+def start_batch(body: BatchStart, worker: WorkerDep, services: ServicesDep) -> BatchAssignment:
+    """Mark the batch's unfinished tasks running on this agent and return them; finished or
+    unknown ids come back in `skipped`."""
+    return services.agents.start_batch(worker, body.task_ids)
+
+
+@router.post("/{worker_id}/batches/result", response_model=BatchRecorded)
+def report_batch(body: BatchOutcomes, worker: WorkerDep, services: ServicesDep) -> BatchRecorded:
+    """Record many outcomes at once; for each task the first outcome wins."""
+    return services.agents.record_batch(worker, body)
 
 
 @router.get("", response_model=list[WorkerView], dependencies=[AdminDep])
