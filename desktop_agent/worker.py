@@ -10,6 +10,8 @@ import logging
 import sys
 from typing import Any
 
+from pydantic import ValidationError
+
 from desktop_agent.engine.agent import Agent, AgentError
 from desktop_agent.engine.settings import AgentSettings
 
@@ -44,7 +46,13 @@ def parse_args(argv: list[str] | None) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings = AgentSettings(**parse_args(argv))
+    try:
+        settings = AgentSettings(**parse_args(argv))
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "--" + "-".join(str(p) for p in error["loc"]).replace("_", "-")
+            print(f"error: {name}: {error['msg']}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -6,12 +6,20 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from task_contract.json_values import check_json_value
 from task_contract.manifest import PluginBatch, PluginLimits
 
 STDERR_LIMIT = 8192
 """Bytes of stderr/stdout kept per task: enough for a traceback, bounded for 100k tasks."""
+
+
+def check_task_type(value: str) -> str:
+    """Task types end up in container environments and file names: printable text only."""
+    if not value.isprintable():
+        raise ValueError("type must be printable text (no control characters)")
+    return value
 
 
 class TaskStatus(StrEnum):
@@ -48,6 +56,17 @@ class TaskCreate(BaseModel):
     data: Any
     plugin_id: str = Field(min_length=1, max_length=100)
     plugin_parameters: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("type")
+    @classmethod
+    def _plain_type(cls, value: str) -> str:
+        return check_task_type(value)
+
+    @field_validator("data", "plugin_parameters")
+    @classmethod
+    def _storable(cls, value: Any, info: ValidationInfo) -> Any:
+        check_json_value(value, info.field_name or "value")
+        return value
 
 
 class TaskCreated(BaseModel):
@@ -156,10 +175,16 @@ class TaskOutcome(BaseModel):
     result: Any = None
     error: str | None = Field(default=None, max_length=4000)
     failure_kind: FailureKind | None = None
-    exit_code: int | None = None
+    exit_code: int | None = Field(default=None, ge=-(2**31), le=2**31)
     stderr: str | None = Field(default=None, max_length=STDERR_LIMIT * 2)
-    duration_seconds: float | None = None
-    attempt: int | None = None
+    duration_seconds: float | None = Field(default=None, ge=0, le=10**7)
+    attempt: int | None = Field(default=None, ge=0, le=10**6)
+
+    @field_validator("result")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        check_json_value(value, "result")
+        return value
 
 
 class OutcomeRecorded(BaseModel):
@@ -176,6 +201,17 @@ class BulkCreate(BaseModel):
     plugin_id: str = Field(min_length=1, max_length=100)
     plugin_parameters: dict[str, Any] = Field(default_factory=dict)
     items: list[Any] = Field(min_length=1)
+
+    @field_validator("type")
+    @classmethod
+    def _plain_type(cls, value: str) -> str:
+        return check_task_type(value)
+
+    @field_validator("plugin_parameters", "items")
+    @classmethod
+    def _storable(cls, value: Any, info: ValidationInfo) -> Any:
+        check_json_value(value, info.field_name or "value")
+        return value
 
 
 class WorkerView(BaseModel):

@@ -11,6 +11,8 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
+from task_contract.json_values import JsonValueError, check_json_value
+
 ItemFormat = Literal["jsonl", "csv", "lines"]
 FORMATS: tuple[ItemFormat, ...] = ("jsonl", "csv", "lines")
 
@@ -37,20 +39,29 @@ def parse_items(lines: Iterable[str], fmt: ItemFormat, field: str) -> Iterator[A
     """Yield one `data` value per item.
 
     jsonl: each line a JSON object (used as is) or a scalar (wrapped as {field: value});
-    csv: a header row, then one object per row; lines: each non-blank line as {field: line}.
-    Blank lines are skipped in every format.
+    csv: a header row, then one object per row (quoted fields may span lines);
+    lines: each non-blank line as {field: line}. Blank lines are skipped in every format.
+    Every value is checked to be storable (see task_contract.json_values).
     """
     if fmt == "jsonl":
         yield from _jsonl(lines, field)
     elif fmt == "csv":
         yield from _csv(lines)
     elif fmt == "lines":
-        for line in lines:
+        for number, line in enumerate(lines, start=1):
             value = line.strip()
             if value:
-                yield {field: value}
+                yield _checked({field: value}, number)
     else:
         raise ValueError(f"unknown format '{fmt}' (use one of {', '.join(FORMATS)})")
+
+
+def _checked(value: Any, line: int) -> Any:
+    try:
+        check_json_value(value, "item")
+    except JsonValueError as exc:
+        raise ItemFormatError(line, str(exc)) from None
+    return value
 
 
 def _jsonl(lines: Iterable[str], field: str) -> Iterator[Any]:
@@ -61,29 +72,43 @@ def _jsonl(lines: Iterable[str], field: str) -> Iterator[Any]:
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ItemFormatError(
-                number, f"not valid JSON ({exc.msg} at column {exc.colno})"
-            ) from exc
+            message = f"not valid JSON ({exc.msg} at column {exc.colno})"
+            raise ItemFormatError(number, message) from exc
+        except (ValueError, RecursionError) as exc:  # huge integers, absurd nesting
+            raise ItemFormatError(number, f"not usable JSON ({exc})"[:300]) from None
         if isinstance(value, dict):
-            yield value
+            yield _checked(value, number)
         elif isinstance(value, list):
             raise ItemFormatError(number, "a JSON array is not an item; put one item per line")
         elif value is None:
             raise ItemFormatError(number, "null is not an item")
         else:
-            yield {field: value}
+            yield _checked({field: value}, number)
 
 
 def _csv(lines: Iterable[str]) -> Iterator[Any]:
-    reader = csv.DictReader(line.rstrip("\r\n") for line in lines)
-    if not reader.fieldnames:
-        return
-    blank = [i for i, name in enumerate(reader.fieldnames, start=1) if not (name or "").strip()]
-    if blank:
-        raise ItemFormatError(1, f"CSV header has an empty column name (column {blank[0]})")
-    for row in reader:
-        if None in row:
-            raise ItemFormatError(reader.line_num, "more values than header columns")
-        if all(v in ("", None) for v in row.values()):
-            continue
-        yield {k: v for k, v in row.items()}
+    # The csv module splits records itself, so quoted fields keep their line breaks.
+    reader = csv.reader(lines)
+    try:
+        header = next(reader, None)
+        if header is None:
+            return
+        names = [name.strip() for name in header]
+        if not all(names):
+            column = names.index("") + 1
+            raise ItemFormatError(1, f"CSV header has an empty column name (column {column})")
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ItemFormatError(1, f"CSV header repeats column names: {', '.join(dupes)}")
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            line = reader.line_num
+            if len(row) != len(names):
+                relation = "more" if len(row) > len(names) else "fewer"
+                raise ItemFormatError(
+                    line, f"{relation} values ({len(row)}) than header columns ({len(names)})"
+                )
+            yield _checked(dict(zip(names, row, strict=True)), line)
+    except csv.Error as exc:
+        raise ItemFormatError(reader.line_num, f"not valid CSV ({exc})") from None

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from task_contract.errors import ParameterError
+from task_contract.json_values import check_json_value
 
 MAX_TIMEOUT_SECONDS = 2 * 3600
 """Longest wall-clock limit a plugin may declare; the broker's visibility timeout (3 h by
@@ -20,8 +21,15 @@ default) must stay above it, or Redis would hand a still-running task to a secon
 ParameterType = Literal["string", "integer", "number", "boolean", "object", "array"]
 
 # Queue names become Redis keys and show up in the dashboard: keep them plain.
-_QUEUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}")
+# Keys the Redis transport, Celery and the agents' own queues already use.
+_RESERVED_QUEUES = {"unacked", "unacked_index", "unacked_mutex", "celery", "celeryev"}
+_RESERVED_PREFIXES = ("dts.", "_kombu", "celery@", "celeryev.")
+# registry/name:tag or name@sha256:digest, as `docker` accepts them.
+_IMAGE_RE = re.compile(
+    r"(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-]+[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?"
+)
 
 
 class PluginParameter(BaseModel):
@@ -29,9 +37,17 @@ class PluginParameter(BaseModel):
 
     name: str = Field(min_length=1, max_length=100)
     type: ParameterType = "string"
-    description: str = ""
+    description: str = Field(default="", max_length=2000)
     required: bool = False
     default: Any = None
+
+    @model_validator(mode="after")
+    def _default_fits(self) -> PluginParameter:
+        if self.default is not None:
+            check_json_value(self.default, "default")
+            if self.required:
+                raise ValueError(f"'{self.name}' is required, so a default would never be used")
+        return self
 
 
 class PluginLimits(BaseModel):
@@ -62,7 +78,7 @@ class PluginManifest(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     version: str = Field(min_length=1, max_length=50)
     docker_image: str = Field(min_length=1, max_length=300)
-    description: str = ""
+    description: str = Field(default="", max_length=2000)
     queue: str = "default"
     parameters: list[PluginParameter] = Field(default_factory=list)
     limits: PluginLimits = Field(default_factory=PluginLimits)
@@ -72,15 +88,29 @@ class PluginManifest(BaseModel):
     @field_validator("id")
     @classmethod
     def _check_id(cls, value: str) -> str:
-        if not _ID_RE.match(value):
+        if not _NAME_RE.fullmatch(value):
             raise ValueError("use letters, digits, '.', '_' or '-' (at most 100)")
         return value
 
     @field_validator("queue")
     @classmethod
     def _check_queue(cls, value: str) -> str:
-        if not _QUEUE_RE.match(value):
+        if not _NAME_RE.fullmatch(value):
             raise ValueError("use letters, digits, '.', '_' or '-' (at most 100)")
+        if value.lower() in _RESERVED_QUEUES or value.lower().startswith(_RESERVED_PREFIXES):
+            raise ValueError(
+                f"'{value}' is reserved by the broker or the agents; pick another name"
+            )
+        return value
+
+    @field_validator("docker_image")
+    @classmethod
+    def _check_image(cls, value: str) -> str:
+        if not _IMAGE_RE.fullmatch(value):
+            raise ValueError(
+                "not a Docker image reference (expected name:tag, registry/name:tag or "
+                "name@sha256:digest, lowercase name)"
+            )
         return value
 
     @field_validator("parameters")

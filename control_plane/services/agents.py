@@ -113,11 +113,14 @@ class AgentService:
 
     def record_batch(self, worker: WorkerRecord, body: BatchOutcomes) -> BatchRecorded:
         now = utcnow()
-        recorded = [
-            task_id
-            for task_id, outcome in body.outcomes.items()
-            if self.store.finish_task(task_id, worker.id, outcome, now)
-        ]
+        recorded = []
+        for task_id, outcome in body.outcomes.items():
+            task = self.store.get_task(task_id)
+            # Only the agent that started a task may finish it (see record()).
+            if task is None or task.status.finished or task.worker_id != worker.id:
+                continue
+            if self.store.finish_task(task_id, worker.id, outcome, now):
+                recorded.append(task_id)
         return BatchRecorded(recorded=recorded)
 
     def start(self, worker: WorkerRecord, task_id: str) -> TaskAssignment:
@@ -145,11 +148,14 @@ class AgentService:
         )
 
     def record(self, worker: WorkerRecord, task_id: str, outcome: TaskOutcome) -> OutcomeRecorded:
-        recorded = self.store.finish_task(task_id, worker.id, outcome, utcnow())
         task = self.store.get_task(task_id)
         if task is None:
             raise NotFound(f"no task '{task_id}'", field="task_id")
-        return OutcomeRecorded(recorded=recorded, status=task.status)
+        if not task.status.finished and task.worker_id != worker.id:
+            raise Conflict(f"task '{task_id}' was not started by agent '{worker.id}'")
+        recorded = self.store.finish_task(task_id, worker.id, outcome, utcnow())
+        status = self.store.get_task(task_id)
+        return OutcomeRecorded(recorded=recorded, status=status.status if status else task.status)
 
     def _requeue(self, worker_id: str, keep: list[str], started_before: datetime) -> None:
         pairs = self.store.requeue_running(worker_id, keep=keep, started_before=started_before)

@@ -12,6 +12,7 @@ import socket
 import threading
 
 import docker
+from celery.signals import worker_shutting_down
 
 from desktop_agent.engine.celery_app import make_celery
 from desktop_agent.engine.client import (
@@ -22,6 +23,7 @@ from desktop_agent.engine.client import (
 from desktop_agent.engine.credentials import CredentialFile, Enrollment
 from desktop_agent.engine.executor import DockerExecutor
 from desktop_agent.engine.heartbeat import HeartbeatLoop
+from desktop_agent.engine.instance_lock import InstanceLock, InstanceLockError
 from desktop_agent.engine.runner import TaskRunner
 from desktop_agent.engine.settings import AgentSettings
 from desktop_agent.engine.spool import ResultSpool
@@ -43,6 +45,20 @@ class Agent:
         self.session_id = secrets.token_hex(8)
 
     def run(self) -> None:
+        lock = InstanceLock(self.settings.data_dir)
+        try:
+            lock.acquire()
+        except InstanceLockError as exc:
+            raise AgentError(str(exc)) from exc
+        try:
+            self._run()
+        finally:
+            lock.release()
+
+    def _run(self) -> None:
+        # Celery's warm shutdown waits for running tasks; tasks waiting on an unreachable
+        # control plane must give up then (their messages go back to the broker).
+        worker_shutting_down.connect(self._on_shutdown, weak=False)
         enrollment = self._enroll()
         executor = self._executor(enrollment.worker_id)
         removed = executor.remove_leftovers()
@@ -88,6 +104,9 @@ class Agent:
             executor.kill_all()
             self.client.close()
 
+    def _on_shutdown(self, **_: object) -> None:
+        self.stopping.set()
+
     def _enroll(self) -> Enrollment:
         stored = self.credentials.load(self.settings.server_url)
         if stored is not None:
@@ -113,7 +132,8 @@ class Agent:
             )
         except ControlPlaneUnreachable as exc:
             raise AgentError(
-                f"cannot reach the control plane at {self.settings.server_url}: {exc}"
+                f"cannot reach the control plane to enroll ({exc}); check --server and that "
+                "the control plane is running there, then start the agent again"
             ) from exc
         except AgentRejected as exc:
             raise AgentError(f"the control plane refused enrollment: {exc}") from exc

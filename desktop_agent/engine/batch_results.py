@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from task_contract.api import FailureKind, TaskAssignment, TaskOutcome
+from task_contract.json_values import JsonValueError, check_json_value
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,14 @@ def parse_results(raw: bytes, wanted: set[str]) -> tuple[dict[str, dict[str, Any
         if task_id not in wanted or ("result" not in record and "error" not in record):
             unusable += 1
             continue
-        found.setdefault(task_id, record)
+        if task_id in found:
+            continue
+        try:
+            check_json_value(record.get("result"), "result")
+            check_json_value(record.get("error"), "error")
+        except JsonValueError as exc:
+            record = {"id": task_id, "error": f"its result cannot be stored ({exc})"}
+        found[task_id] = record
     return found, unusable
 
 
@@ -92,6 +100,8 @@ def judge_batch(
             outcomes[a.task_id] = TaskOutcome(succeeded=True, result=record["result"], **common)
         elif record is not None:
             message = f"plugin reported an error for this item: {record['error']}"
+            if not isinstance(record["error"], str):
+                message = f"plugin reported an error for this item: {json.dumps(record['error'])}"
             outcomes[a.task_id] = TaskOutcome(
                 succeeded=False,
                 failure_kind=FailureKind.item_error,

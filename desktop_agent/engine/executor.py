@@ -42,6 +42,7 @@ from desktop_agent.engine.batch_results import (
 )
 from desktop_agent.engine.errors import ImageMissingError, RunInterruptedError
 from task_contract.api import STDERR_LIMIT, FailureKind, TaskAssignment, TaskOutcome
+from task_contract.json_values import JsonValueError, check_json_value
 from task_contract.manifest import PluginLimits
 
 log = logging.getLogger(__name__)
@@ -493,7 +494,15 @@ def _read_result(path: Path) -> Any:
             FailureKind.no_result, "plugin exited 0 but wrote no /output/result.json"
         )
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        result = json.loads(raw, parse_constant=_reject_constant)
+        check_json_value(result, "result")
+        return result
+    except JsonValueError as exc:
+        raise _ResultProblem(
+            FailureKind.invalid_result,
+            f"/output/result.json holds a value that cannot be stored ({exc}); "
+            "write plain JSON: finite numbers, 64-bit integers, UTF-8 text",
+        ) from None
     except (ValueError, RecursionError) as exc:
         preview = raw[:_PREVIEW_BYTES].decode("utf-8", errors="replace")
         raise _ResultProblem(

@@ -11,6 +11,8 @@ import os
 import threading
 
 from celery import Celery
+from kombu.exceptions import KombuError
+from redis.exceptions import RedisError
 
 from desktop_agent.engine.client import ClientError, ControlPlaneClient
 from desktop_agent.engine.runner import TaskRunner
@@ -61,14 +63,19 @@ class HeartbeatLoop(threading.Thread):
         while not self._stop_event.wait(self.interval):
             try:
                 reply = self.beat()
-                self.interval = reply.heartbeat_interval
-                self.reconcile(reply.queues)
-                if len(self.runner.spool):
-                    self.runner.flush_spool()
             except ClientError as exc:
                 log.warning("heartbeat failed: %s", exc)
+                continue
+            self.interval = reply.heartbeat_interval
+            try:
+                if len(self.runner.spool):
+                    self.runner.flush_spool()
+                self.reconcile(reply.queues)
+            except (ClientError, OSError, KombuError, RedisError) as exc:
+                # The broker is down or restarting: Celery reconnects; try again next beat.
+                log.warning("could not update consumed queues: %s", exc)
             except Exception:
-                log.exception("heartbeat failed")
+                log.exception("could not update consumed queues")
 
     def reconcile(self, wanted: list[str]) -> None:
         if self.app is None or self.nodename is None:

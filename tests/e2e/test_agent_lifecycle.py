@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,6 +36,7 @@ def test_plugin_registered_after_agent_start_is_served_after_next_heartbeat(
         ("noresult", "no_result", "plugin exited 0 but wrote no /output/result.json"),
         ("garbage", "invalid_result", "/output/result.json is not valid JSON"),
         ("hang", "timeout", "plugin exceeded its 3 s timeout"),
+        ("inf", "invalid_result", "result.big: inf is not a JSON number"),
         ("oom", "out_of_memory", "plugin ran out of memory (limit 64 MiB)"),
     ],
 )
@@ -145,3 +147,43 @@ def test_outcome_finished_while_control_plane_down_is_spooled_and_delivered_once
             "succeeded": 1,
             "failed": 0,
         }
+
+
+def test_second_agent_on_the_same_data_dir_is_refused(
+    control_plane: ControlPlane, start_agent: Callable[..., AgentProcess]
+) -> None:
+    first = start_agent(name="twin")
+    with control_plane.admin() as api:
+        wait_for(lambda: api.get("/api/workers").json(), 30, "first agent to enroll")
+    second = start_agent(name="twin")
+    assert second.popen is not None
+    assert second.popen.wait(30) == 2
+    assert "another agent (pid" in second.log_tail()
+    assert "give each agent its own --data-dir" in second.log_tail()
+    assert first.alive
+
+
+def test_agent_stops_on_sigterm_while_the_control_plane_is_down(
+    control_plane: ControlPlane,
+    start_agent: Callable[..., AgentProcess],
+    behaviour_image: str,
+    tmp_path: Path,
+) -> None:
+    with control_plane.admin() as api:
+        register_behaviour_plugin(api, behaviour_image)
+        agent = start_agent(name="polite", workers=1)
+        task_id = submit(api, "behaviour", {"n": 5}, mode="slow", seconds=3)
+        wait_for(lambda: task(api, task_id)["status"] == "running", 60, "task to start")
+    control_plane.stop()
+    spooled = tmp_path / "polite" / "spool" / f"{task_id}.json"
+    wait_for(spooled.exists, 30, "the outcome to be spooled")
+    assert agent.popen is not None
+    agent.popen.send_signal(signal.SIGTERM)
+    # It gives up waiting for the control plane instead of holding on until it returns.
+    assert agent.popen.wait(45) != -signal.SIGKILL
+    control_plane.start()
+    start_agent(name="polite", workers=1)
+    with control_plane.admin() as api:
+        record = wait_finished(api, task_id, timeout=60)
+    assert record["status"] == "succeeded"
+    assert record["attempts"] == 1

@@ -5,8 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from control_plane.api.deps import AdminDep, ServicesDep
-from control_plane.errors import NotFound
+from control_plane.errors import Conflict, NotFound
 from control_plane.services.clock import utcnow
+from control_plane.store import TaskFilter
+from task_contract.api import TaskStatus
 from task_contract.manifest import PluginManifest
 
 router = APIRouter(prefix="/api/plugins", tags=["plugins"], dependencies=[AdminDep])
@@ -18,6 +20,20 @@ def register_plugin(
 ) -> PluginManifest:
     """Register a plugin, or update it when the id exists. Agents consuming all queues pick up
     its queue on their next heartbeat."""
+    existing = services.store.get_plugin(manifest.id)
+    if existing is not None and existing.manifest.queue != manifest.queue:
+        unfinished = sum(
+            services.store.count_tasks(TaskFilter(plugin_id=manifest.id, status=status))
+            for status in (TaskStatus.queued, TaskStatus.running)
+        )
+        if unfinished:
+            # Their messages sit in the old queue, which agents would stop consuming.
+            raise Conflict(
+                f"plugin '{manifest.id}' has {unfinished} unfinished task(s) on queue "
+                f"'{existing.manifest.queue}'; let them finish before moving it to "
+                f"'{manifest.queue}'",
+                field="queue",
+            )
     record, created = services.store.upsert_plugin(manifest, utcnow())
     response.status_code = 201 if created else 200
     return record.manifest

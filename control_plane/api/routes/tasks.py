@@ -24,8 +24,10 @@ from task_contract.api import (
     TaskPage,
     TaskStatus,
     TaskView,
+    check_task_type,
 )
 from task_contract.items import ItemFormat, ItemFormatError, parse_items
+from task_contract.json_values import JsonValueError, check_json_value
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"], dependencies=[AdminDep])
 
@@ -70,7 +72,7 @@ async def upload_items(
     request: Request,
     services: ServicesDep,
     plugin_id: str,
-    type: str,
+    type: Annotated[str, Query(min_length=1, max_length=100)],
     format: ItemFormat = "jsonl",
     field: str | None = None,
     parameters: str = "{}",
@@ -78,6 +80,10 @@ async def upload_items(
     """Submit a file of items as the raw request body (JSONL, CSV with a header, or one value
     a line). The whole file is checked first: a bad line stores nothing and is named."""
     params = _parameters(parameters)
+    try:
+        check_task_type(type)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="type") from exc
     manifest = await run_in_threadpool(services.submission.plugin, plugin_id)
     await run_in_threadpool(services.submission.resolve_parameters, manifest, params)
     with tempfile.TemporaryFile() as spool:
@@ -103,7 +109,7 @@ async def upload_items(
 def list_tasks(
     services: ServicesDep,
     flt: FilterDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10**12)] = 0,
     limit: Annotated[int, Query(ge=1, le=defaults.MAX_PAGE)] = 50,
 ) -> TaskPage:
     """Tasks newest first, filtered by status, plugin, type, queue, worker or batch."""
@@ -150,10 +156,16 @@ def get_task(task_id: str, services: ServicesDep) -> TaskView:
 def _parameters(raw: str) -> dict[str, Any]:
     try:
         value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"parameters is not valid JSON: {exc.msg}", field="parameters") from exc
+    except (ValueError, RecursionError) as exc:
+        raise InvalidInput(
+            f"parameters is not valid JSON: {exc}"[:300], field="parameters"
+        ) from exc
     if not isinstance(value, dict):
         raise InvalidInput("parameters must be a JSON object", field="parameters")
+    try:
+        check_json_value(value, "parameters")
+    except JsonValueError as exc:
+        raise InvalidInput(exc.message, field=exc.path) from exc
     return value
 
 

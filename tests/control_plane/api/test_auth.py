@@ -67,3 +67,32 @@ def test_heartbeat_lists_queues_of_enabled_plugins_narrowed_by_agent(
     url = f"{control_plane.url}/api/workers/{agent['worker_id']}/heartbeat"
     assert httpx.post(url, json={}, headers=headers).json()["queues"][1:] == ["qa", "qb"]
     assert httpx.post(url, json={"queues": ["qb"]}, headers=headers).json()["queues"][1:] == ["qb"]
+
+
+def test_an_agent_cannot_finish_a_task_it_did_not_start(control_plane: ControlPlane) -> None:
+    first, second = register(control_plane, "one"), register(control_plane, "two")
+    with control_plane.admin() as api:
+        manifest = {"id": "p", "name": "p", "version": "1", "docker_image": "x:1", "queue": "q"}
+        assert api.post("/api/plugins", json=manifest).status_code == 201
+        task_id = api.post("/api/tasks", json={"type": "t", "data": {}, "plugin_id": "p"}).json()[
+            "task_id"
+        ]
+    outcome = {"succeeded": True, "result": {"forged": True}}
+
+    def report(agent: dict[str, str]) -> httpx.Response:
+        return httpx.post(
+            f"{control_plane.url}/api/workers/{agent['worker_id']}/tasks/{task_id}/result",
+            json=outcome,
+            headers={"Authorization": f"Bearer {agent['credential']}"},
+        )
+
+    assert report(first).status_code == 409  # never started
+    started = httpx.post(
+        f"{control_plane.url}/api/workers/{first['worker_id']}/tasks/{task_id}/start",
+        headers={"Authorization": f"Bearer {first['credential']}"},
+    )
+    assert started.status_code == 200
+    assert report(second).status_code == 409  # started by another agent
+    assert report(first).json() == {"recorded": True, "status": "succeeded"}
+    with control_plane.admin() as api:
+        assert api.get(f"/api/tasks/{task_id}").json()["worker_id"] == first["worker_id"]

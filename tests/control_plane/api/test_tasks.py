@@ -245,3 +245,89 @@ def test_openapi_docs_are_served(control_plane: ControlPlane) -> None:
     assert httpx.get(f"{control_plane.url}/docs-assets/swagger-ui-bundle.js").status_code == 200
     spec = httpx.get(f"{control_plane.url}/openapi.json").json()
     assert "/api/tasks" in spec["paths"] and "/api/workers/register" in spec["paths"]
+
+
+DEEP: Any = []
+for _ in range(300):
+    DEEP = [DEEP]
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({**SEED_TASK, "data": DEEP}, "data", "nested deeper than 64 levels"),
+        ({**SEED_TASK, "data": {"x": 2**70}}, "data", "data.x: integer outside the 64-bit range"),
+        ({**SEED_TASK, "type": "a\u0000b"}, "type", "printable text"),
+    ],
+)
+def test_values_no_store_can_hold_are_refused(
+    api: httpx.Client, body: dict[str, Any], field: str, words: str
+) -> None:
+    response = api.post("/api/tasks", json=body)
+    assert response.status_code == 422
+    assert response.json()["field"] == field
+    assert words in response.json()["detail"]
+    assert total(api) == 0
+
+
+def test_nan_and_lone_surrogates_are_refused_in_raw_json(
+    api: httpx.Client, clean_redis: RedisServer
+) -> None:
+    nan = b'{"type": "domain", "data": {"x": NaN}, "plugin_id": "example-plugin"}'
+    response = api.post("/api/tasks", content=nan, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert "data.x: nan is not a JSON number" in response.json()["detail"]
+    items = ",".join(['{"d": "ok"}'] * 2500 + ['{"d": "\\ud800"}'])
+    bulk = f'{{"type": "domain", "plugin_id": "example-plugin", "items": [{items}]}}'.encode()
+    response = api.post(
+        "/api/tasks/bulk", content=bulk, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert "items[2500].d: text contains an unpaired surrogate" in response.json()["detail"]
+    upload = ("\n".join(['{"domain": "a.com"}'] * 2100) + '\n{"domain": "\\ud800"}\n').encode()
+    response = api.post(
+        "/api/tasks/upload",
+        params={"plugin_id": "example-plugin", "type": "domain"},
+        content=upload,
+    )
+    assert response.status_code == 422
+    assert response.json()["field"] == "body.line[2101]"
+    assert total(api) == 0
+    assert queue_length(clean_redis, "example_queue") == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        ({"queue": "unacked"}, "queue", "reserved"),
+        ({"queue": "dts.agent.w1"}, "queue", "reserved"),
+        ({"docker_image": "foo bar:1"}, "docker_image", "not a Docker image reference"),
+        (
+            {"parameters": [{"name": "p", "required": True, "default": "x"}]},
+            "parameters.0",
+            "default would never be used",
+        ),
+    ],
+)
+def test_manifests_that_would_break_agents_are_refused(
+    api: httpx.Client, change: dict[str, Any], field: str, words: str
+) -> None:
+    response = api.post("/api/plugins", json={**SEED_PLUGIN, "id": "other", **change})
+    assert response.status_code == 422
+    assert response.json()["field"] == field
+    assert words in response.json()["detail"]
+    assert api.get("/api/plugins/other").status_code == 404
+
+
+def test_moving_a_plugin_with_unfinished_tasks_to_another_queue_is_refused(
+    api: httpx.Client,
+) -> None:
+    assert api.post("/api/tasks", json=SEED_TASK).status_code == 201
+    response = api.post("/api/plugins", json={**SEED_PLUGIN, "queue": "elsewhere"})
+    assert response.status_code == 409
+    assert "1 unfinished task(s) on queue 'example_queue'" in response.json()["detail"]
+    assert api.get("/api/plugins/example-plugin").json()["queue"] == "example_queue"
+
+
+def test_huge_offset_is_a_422(api: httpx.Client) -> None:
+    assert api.get("/api/tasks", params={"offset": 10**20}).status_code == 422

@@ -2,7 +2,8 @@
 
 Single-item contract (v1):
 ok: echo the input; slow: sleep `seconds` then echo; crash: exit 3 with a message;
-noresult: exit 0 without a result; garbage: write non-JSON; hang: sleep forever;
+noresult: exit 0 without a result; garbage: write non-JSON; inf: a number JSON cannot
+store; hang: sleep forever;
 oom: allocate far beyond the memory limit.
 
 Batch contract (when /input/items.jsonl exists), per item `data.n`:
@@ -63,6 +64,10 @@ if mode == "noresult":
 if mode == "garbage":
     with open("/output/result.json", "w") as out:
         out.write("{not json")
+    sys.exit(0)
+if mode == "inf":
+    with open("/output/result.json", "w") as out:
+        out.write('{"big": 1e999}')
     sys.exit(0)
 if mode == "hang":
     time.sleep(3600)
