@@ -10,6 +10,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from control_plane import __version__
 from control_plane.api import errors
+from control_plane.api.limits import BodySizeLimit
 from control_plane.api.routes import plugins, system, tasks, workers
 from control_plane.services.container import Services
 
@@ -39,6 +40,7 @@ def create_app(services: Services) -> FastAPI:
         )
 
     app.state.services = services
+    app.add_middleware(BodySizeLimit)
     errors.install(app)
     for module in (plugins, tasks, workers, system):
         app.include_router(module.router)

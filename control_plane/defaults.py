@@ -26,3 +26,9 @@ MAX_PAGE = 1000
 
 STDERR_KEEP = 8192
 """Bytes of captured stderr stored per task."""
+
+MAX_BODY_BYTES = 128 * 1024 * 1024
+"""Largest JSON request body: room for a 100,000-item bulk request, not for a memory bomb."""
+
+MAX_UPLOAD_BYTES = 4 * 1024 * 1024 * 1024
+"""Largest item file upload; it is streamed to disk, so only disk space bounds it."""

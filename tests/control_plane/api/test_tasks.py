@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from typing import Any
 
 import httpx
@@ -331,3 +332,20 @@ def test_moving_a_plugin_with_unfinished_tasks_to_another_queue_is_refused(
 
 def test_huge_offset_is_a_422(api: httpx.Client) -> None:
     assert api.get("/api/tasks", params={"offset": 10**20}).status_code == 422
+
+
+def test_oversized_body_is_refused_before_it_is_read(control_plane: ControlPlane) -> None:
+    # A raw socket: an HTTP client refuses to declare more bytes than it sends.
+    with socket.create_connection(("127.0.0.1", control_plane.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /api/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 2147483648\r\n\r\n{}"
+        )
+        reply = ""
+        while not reply.endswith("}"):
+            chunk = sock.recv(65536).decode()
+            if not chunk:
+                break
+            reply += chunk
+    assert reply.startswith("HTTP/1.1 413")
+    assert "request body larger than 128 MiB" in reply
