@@ -46,6 +46,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -71,6 +72,8 @@ from bench.common import (
     fmt,
     register_plugin,
 )
+from desktop_agent.engine.spool import ResultSpool
+from task_contract.api import TaskOutcome
 from tests.support.processes import AgentProcess, ControlPlane, RedisServer
 
 TASK_TYPE = "domain"
@@ -79,6 +82,7 @@ HTTP_TIMEOUT = 1800.0
 UPLOAD_LINES_PER_CHUNK = 1000
 POLL_SECONDS = 2.0
 STALL_SECONDS = 300.0
+CPU_SAMPLE_SECONDS = 0.5
 BATCH_ITEMS: int = MANIFEST.get("batch", {}).get("max_items", 1)
 DEFAULT_PY_SPY = "/tmp/pyspy/bin/py-spy"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -87,23 +91,47 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # ---------------------------------------------------------------- CPU accounting
 
 
-def session_cpu_seconds(leader: int) -> float:
-    """User + system CPU of every live process in `leader`'s session, plus what its exited,
-    reaped children used (cutime/cstime). The helpers start each process in its own session."""
-    total = 0
+_DOCKER_COMMANDS = ("dockerd", "containerd", "containerd-shim", "runc", "docker-init")
+PLUGIN_UID = 65534  # the agent runs plugin containers as nobody (executor hardening)
+CPU_GROUPS = (
+    "control plane",
+    "agent",
+    "redis-server",
+    "plugin containers (uid 65534, every agent's)",
+    "dockerd, containerd, shims",
+    "other processes (other sessions on this machine)",
+)
+
+
+def _process_cpu(sessions: dict[int, str]) -> dict[int, tuple[str, float]]:
+    """pid -> (group, CPU seconds) for every process now running. A process in one of
+    `sessions` (the helpers start each child in its own session) also counts what its
+    exited, reaped children used (cutime/cstime)."""
+    found: dict[int, tuple[str, float]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             raw = Path(f"/proc/{entry}/stat").read_text()
+            uid = os.stat(f"/proc/{entry}").st_uid
         except OSError:
             continue
+        command = raw[raw.index("(") + 1 : raw.rindex(")")]
         fields = raw.rsplit(")", 1)[1].split()
-        # fields[0] is field 3 (state); session is field 6, utime..cstime are 14..17
-        if int(fields[3]) != leader:
-            continue
-        total += sum(int(value) for value in fields[11:15])
-    return total / CLOCK_TICKS
+        # fields[0] is stat field 3 (state): session is field 6, utime..cstime 14..17
+        session = int(fields[3])
+        if session in sessions:
+            group, ticks = sessions[session], sum(int(v) for v in fields[11:15])
+        else:
+            ticks = int(fields[11]) + int(fields[12])
+            if uid == PLUGIN_UID:
+                group = CPU_GROUPS[3]
+            elif command.startswith(_DOCKER_COMMANDS):
+                group = CPU_GROUPS[4]
+            else:
+                group = CPU_GROUPS[5]
+        found[int(entry)] = (group, ticks / CLOCK_TICKS)
+    return found
 
 
 def machine_busy_seconds() -> float:
@@ -113,25 +141,41 @@ def machine_busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
 
 
-@dataclass
-class CpuSample:
-    plane: float
-    agent: float
-    redis: float
-    machine: float
+class CpuMeter:
+    """CPU seconds per group between two moments, sampled often enough to catch most of the
+    short-lived processes (each plugin container lives a second or two)."""
 
+    def __init__(self, sessions: dict[int, str]) -> None:
+        self.sessions = sessions
+        self.first: dict[int, tuple[str, float]] = {}
+        self.last: dict[int, tuple[str, float]] = {}
+        self.machine_start = 0.0
+        self.machine_end = 0.0
 
-def cpu_sample(plane: ControlPlane, agent: AgentProcess, redis_server: RedisServer) -> CpuSample:
-    def pid(process: ControlPlane | AgentProcess | RedisServer) -> int:
-        assert process.popen is not None
-        return process.popen.pid
+    def start(self) -> None:
+        self.first = _process_cpu(self.sessions)
+        self.last = dict(self.first)
+        self.machine_start = machine_busy_seconds()
 
-    return CpuSample(
-        plane=session_cpu_seconds(pid(plane)),
-        agent=session_cpu_seconds(pid(agent)),
-        redis=session_cpu_seconds(pid(redis_server)),
-        machine=machine_busy_seconds(),
-    )
+    def sample(self) -> None:
+        self.last.update(_process_cpu(self.sessions))
+        self.machine_end = machine_busy_seconds()
+
+    def totals(self) -> dict[str, float]:
+        """CPU seconds per group (processes first seen after start count from zero); the
+        remainder of the machine's busy time (processes that came and went between two
+        samples, kernel threads) is 'unattributed'."""
+        totals = dict.fromkeys(CPU_GROUPS, 0.0)
+        for pid, (group, seconds) in self.last.items():
+            totals[group] += seconds - self.first.get(pid, (group, 0.0))[1]
+        totals["unattributed (short-lived processes, kernel)"] = (
+            self.machine_end - self.machine_start - sum(totals.values())
+        )
+        return totals
+
+    @property
+    def machine(self) -> float:
+        return self.machine_end - self.machine_start
 
 
 # ---------------------------------------------------------------- py-spy
@@ -248,8 +292,11 @@ class Run:
     export_seconds: float = 0.0
     export_bytes: int = 0
     batch_id: str = ""
-    cpu_start: CpuSample | None = None
-    cpu_end: CpuSample | None = None
+    cpu: dict[str, float] = field(default_factory=dict)
+    machine_cpu: float = 0.0
+    spool_put: float = 0.0
+    spool_remove: float = 0.0
+    """Seconds per batch (probe after the run, same disk)."""
     records: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     profiles: dict[str, tuple[Counter[str], Counter[str], int]] = field(default_factory=dict)
@@ -418,7 +465,18 @@ def run_system(args: argparse.Namespace, work: Path) -> Run:
                 start_py_spy(args.py_spy, "agent", agent.popen.pid, work),
             ]
             time.sleep(1.0)  # let them attach
-        run.cpu_start = cpu_sample(plane, agent, redis_server)
+        sessions = {
+            process.popen.pid: name
+            for process, name in ((plane, CPU_GROUPS[0]), (agent, CPU_GROUPS[1]))
+            if process.popen is not None
+        }
+        if redis_server.popen is not None:
+            sessions[redis_server.popen.pid] = CPU_GROUPS[2]
+        meter = CpuMeter(sessions)
+        meter.start()
+        sampling = threading.Event()
+        sampler = threading.Thread(target=_sample_until, args=(meter, sampling), daemon=True)
+        sampler.start()
         console.print(f"[bold]ingest[/]: uploading {args.items:,} items as one JSONL stream ...")
         started = time.perf_counter()
         run.batch_id = upload(client, args.items)
@@ -426,7 +484,10 @@ def run_system(args: argparse.Namespace, work: Path) -> Run:
         console.print(f"  accepted in {run.ingest_seconds:.1f} s (batch {run.batch_id})")
         wait_finished(client, run.batch_id, args.items, started, agent)
         run.finish_seconds = time.perf_counter() - started
-        run.cpu_end = cpu_sample(plane, agent, redis_server)
+        sampling.set()
+        sampler.join()
+        meter.sample()
+        run.cpu, run.machine_cpu = meter.totals(), meter.machine
         for profiler in profilers:
             stop_py_spy(profiler)
         console.print(f"  all finished after {run.finish_seconds:.1f} s; exporting ...")
@@ -447,7 +508,40 @@ def run_system(args: argparse.Namespace, work: Path) -> Run:
         _remove_containers(worker_id)
     for profiler in profilers:
         run.profiles[profiler.label] = read_profile(profiler.path)
+    run.spool_put, run.spool_remove = spool_probe(work / "spool-probe", run)
     return run
+
+
+def _sample_until(meter: CpuMeter, done: threading.Event) -> None:
+    while not done.wait(CPU_SAMPLE_SECONDS):
+        meter.sample()
+
+
+def spool_probe(directory: Path, run: Run, rounds: int = 3) -> tuple[float, float]:
+    """Seconds the agent's ResultSpool takes to put and then remove one batch's outcomes
+    (BATCH_ITEMS files, one fsync each), on the disk the agent used; median of `rounds`."""
+    spool = ResultSpool(directory)
+    outcome = TaskOutcome(
+        succeeded=True,
+        result={"registrable_domain": "example.com", "labels": 2, "valid": True}
+        | {f"field_{index}": "x" * 12 for index in range(16)},
+        exit_code=0,
+        duration_seconds=0.001,
+        attempt=1,
+    )
+    ids = [f"{index:032x}" for index in range(BATCH_ITEMS)]
+    puts, removes = [], []
+    for _ in range(rounds):
+        began = time.perf_counter()
+        for task_id in ids:
+            spool.put(task_id, outcome)
+        puts.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        for task_id in ids:
+            spool.remove(task_id)
+        removes.append(time.perf_counter() - began)
+    del run
+    return statistics.median(puts), statistics.median(removes)
 
 
 def _wait_agent_online(client: httpx.Client, agent: AgentProcess, timeout: float = 60) -> str:
@@ -611,6 +705,12 @@ def print_results(run: Run) -> None:
         "first started_at -> finished_at of a batch",
     )
     table.add_row(
+        "  agent result spool, per batch",
+        f"{fmt(run.spool_put + run.spool_remove, 2)} s",
+        f"{BATCH_ITEMS} x ResultSpool.put (file + fsync each) {fmt(run.spool_put, 2)} s + "
+        f"remove {fmt(run.spool_remove, 2)} s; probe after the run on the agent's disk",
+    )
+    table.add_row(
         "  batches",
         f"{len(parts.batch_spans):,}",
         f"sum of spans / {workers} workers = "
@@ -644,26 +744,22 @@ def print_results(run: Run) -> None:
     )
     console.print(table)
 
-    if run.cpu_start and run.cpu_end:
-        a, b = run.cpu_start, run.cpu_end
+    if run.cpu:
         wall = run.finish_seconds
         cpu = Table(
-            title="CPU seconds from upload start to all finished (2 cores = 2 CPU s per s)",
+            title=(
+                f"CPU seconds from upload start to all finished ({os.cpu_count()} cores = "
+                f"{os.cpu_count()} CPU s per s), every process on the machine"
+            ),
             caption=(
-                "'rest' = machine busy time minus the three processes: dockerd, containerd, "
-                "the plugin containers, and anything else running on this machine"
+                f"sampled every {CPU_SAMPLE_SECONDS} s from /proc; the machine is shared, so "
+                "'other processes' and some of the containers may be other sessions' work"
             ),
         )
-        for name in ("process", "CPU s", "share of machine busy", "cores busy (avg)"):
-            cpu.add_column(name, justify="right" if name != "process" else "left")
-        machine = b.machine - a.machine
-        rows = [
-            ("control plane", b.plane - a.plane),
-            ("agent", b.agent - a.agent),
-            ("redis-server", b.redis - a.redis),
-        ]
-        rest = machine - sum(value for _, value in rows)
-        for name, value in [*rows, ("rest (Docker, containers, other)", rest)]:
+        for name in ("group", "CPU s", "share of machine busy", "cores busy (avg)"):
+            cpu.add_column(name, justify="right" if name != "group" else "left")
+        machine = run.machine_cpu
+        for name, value in run.cpu.items():
             cpu.add_row(
                 name,
                 fmt(value, 1),

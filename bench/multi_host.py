@@ -32,12 +32,14 @@ starts its own redis-server, control planes and agents, and stops them at the en
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):  # `python bench/multi_host.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -81,6 +83,8 @@ class Row:
     seconds: float
     submit_seconds: float
     per_agent: list[int]
+    ran_again: int
+    """Items started more than once (attempts > 1): requeued from an agent taken for gone."""
 
     @property
     def rate(self) -> float:
@@ -120,6 +124,17 @@ def wait_done(
     if counts["succeeded"] != count:
         raise RuntimeError(f"not every item succeeded: {counts}")
     return counts
+
+
+def batch_tasks(client: httpx.Client, batch: str) -> list[dict[str, Any]]:
+    tasks: list[dict[str, Any]] = []
+    while True:
+        page = client.get(
+            "/api/tasks", params={"batch_id": batch, "offset": len(tasks), "limit": 1000}
+        ).json()
+        tasks.extend(page["items"])
+        if len(tasks) >= page["total"] or not page["items"]:
+            return tasks
 
 
 def run_row(
@@ -178,17 +193,23 @@ def run_row(
                 )
                 for a in agents
             ]
+            ran_again = sum(1 for t in batch_tasks(client, batch) if t["attempts"] > 1)
     finally:
         for agent in agents:
             agent.stop()
         plane.stop()
-    row = Row(hosts, len(places), workers, len(items), seconds, submitted, per_agent)
-    console.print(f"  {fmt(row.seconds)} s, {fmt(row.rate, 1)} items/s")
+    row = Row(hosts, len(places), workers, len(items), seconds, submitted, per_agent, ran_again)
+    warnings = sum(a.log_tail(10**9).count(" WARNING ") for a in agents)
+    requeues = plane.log_tail(10**9).count("requeueing")
+    console.print(
+        f"  {fmt(row.seconds)} s, {fmt(row.rate, 1)} items/s, per agent {row.per_agent}, "
+        f"{row.ran_again} ran twice; {warnings} agent warning(s), {requeues} requeue(s)"
+    )
     return row
 
 
 def print_table(rows: list[Row]) -> None:
-    base = next(r for r in rows if r.hosts == 1 and r.agents == 1).rate
+    base = next((r.rate for r in rows if r.hosts == 1 and r.agents == 1), 0.0)
     cores = os.cpu_count() or 0
     table = Table(
         title=f"Agents on separate hosts (network namespaces): {rows[0].items:,} items each",
@@ -196,7 +217,7 @@ def print_table(rows: list[Row]) -> None:
             f"every host is a network namespace of this one machine: all of them share its "
             f"{cores} CPU cores, Docker engine and disk with the control plane and Redis; "
             "seconds = one bulk submit -> all items finished (example plugin, batches of 500); "
-            "submit s = the bulk request alone"
+            "submit s = the bulk request alone; ran twice = items with attempts > 1"
         ),
     )
     for name in ("hosts", "agents", "workers each", "items", "seconds", "items/s"):
@@ -204,6 +225,7 @@ def print_table(rows: list[Row]) -> None:
     table.add_column("ratio to 1 agent", justify="right")
     table.add_column("of which submit s", justify="right")
     table.add_column("items per agent", justify="right")
+    table.add_column("ran twice", justify="right")
     table.add_column("note")
     for row in rows:
         same = next((r for r in rows if r.hosts == row.agents and r.agents == row.agents), None)
@@ -227,6 +249,7 @@ def print_table(rows: list[Row]) -> None:
             ratio(row.rate, base),
             fmt(row.submit_seconds),
             " / ".join(f"{n:,}" for n in row.per_agent),
+            f"{row.ran_again:,}",
             note,
         )
     console.print(table)
@@ -244,21 +267,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--timeout", type=float, default=1800, help="seconds a row may take before it fails"
     )
+    parser.add_argument(
+        "--rows", help="rows to run, e.g. '1,3,root' (default: 1 .. --hosts, then root)"
+    )
+    parser.add_argument(
+        "--keep", type=Path, help="work in this directory and keep it (logs, stores)"
+    )
     args = parser.parse_args(argv)
+    wanted = (args.rows or ",".join([*map(str, range(1, args.hosts + 1)), "root"])).split(",")
+    if any(w != "root" and not (w.isdigit() and 1 <= int(w) <= args.hosts) for w in wanted):
+        parser.error(f"--rows: each of {wanted} must be 1..{args.hosts} or 'root'")
     items = list(domain_items(args.items))
     ensure_plugin_image()
 
     rows: list[Row] = []
     try:
-        with Hosts(args.hosts) as hosts, tempfile.TemporaryDirectory(prefix="dts-bench-mh-") as tmp:
-            work = Path(tmp)
+        with Hosts(args.hosts) as hosts, contextlib.ExitStack() as stack:
+            if args.keep:
+                args.keep.mkdir(parents=True, exist_ok=True)
+                work = args.keep.resolve()
+            else:
+                work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dts-mh-")))
             redis_server = NetnsRedis(work)
             redis_server.start()
             try:
                 configurations: list[list[Host | None]] = [
-                    list(hosts.hosts[:count]) for count in range(1, len(hosts) + 1)
+                    [None] * len(hosts) if w == "root" else list(hosts.hosts[: int(w)])
+                    for w in wanted
                 ]
-                configurations.append([None] * len(hosts))
                 for places in configurations:
                     rows.append(
                         run_row(places, args.workers, items, redis_server, work, args.timeout)

@@ -21,8 +21,10 @@ from task_contract.api import (
     OutcomeRecorded,
     TaskAssignment,
     TaskOutcome,
+    TaskView,
     WorkerRegister,
 )
+from task_contract.manifest import PluginManifest
 from task_contract.messages import agent_queue
 
 log = logging.getLogger(__name__)
@@ -102,26 +104,22 @@ class AgentService:
         return [agent_queue(worker_id), *enabled]
 
     def start_batch(self, worker: WorkerRecord, task_ids: list[str]) -> BatchAssignment:
+        started = {t.id: t for t in self.store.start_tasks(task_ids, worker.id, utcnow())}
+        plugins = {p.manifest.id: p.manifest for p in self.store.list_plugins()}
         tasks: list[TaskAssignment] = []
         skipped: list[str] = []
         for task_id in dict.fromkeys(task_ids):  # a duplicated id runs once
-            try:
-                tasks.append(self.start(worker, task_id))
-            except (Conflict, NotFound):
+            task = started.get(task_id)
+            plugin = plugins.get(task.plugin_id) if task else None
+            if task is None or task.status.finished or plugin is None:
                 skipped.append(task_id)
+                continue
+            tasks.append(_assignment(task, plugin))
         return BatchAssignment(tasks=tasks, skipped=skipped)
 
     def record_batch(self, worker: WorkerRecord, body: BatchOutcomes) -> BatchRecorded:
-        now = utcnow()
-        recorded = []
-        for task_id, outcome in body.outcomes.items():
-            task = self.store.get_task(task_id)
-            # Only the agent that started a task may finish it (see record()).
-            if task is None or task.status.finished or task.worker_id != worker.id:
-                continue
-            if self.store.finish_task(task_id, worker.id, outcome, now):
-                recorded.append(task_id)
-        return BatchRecorded(recorded=recorded)
+        # Only the agent that last started a task may finish it (see record()).
+        return BatchRecorded(recorded=self.store.finish_tasks(worker.id, body.outcomes, utcnow()))
 
     def start(self, worker: WorkerRecord, task_id: str) -> TaskAssignment:
         task = self.store.start_task(task_id, worker.id, utcnow())
@@ -134,18 +132,7 @@ class AgentService:
             raise NotFound(
                 f"plugin '{task.plugin_id}' of task '{task_id}' is gone", field="plugin_id"
             )
-        return TaskAssignment(
-            task_id=task.id,
-            plugin_id=task.plugin_id,
-            plugin_version=plugin.manifest.version,
-            docker_image=plugin.manifest.docker_image,
-            type=task.type,
-            data=task.data,
-            parameters=task.parameters,
-            limits=plugin.manifest.limits,
-            attempt=task.attempts,
-            batch=plugin.manifest.batch,
-        )
+        return _assignment(task, plugin.manifest)
 
     def record(self, worker: WorkerRecord, task_id: str, outcome: TaskOutcome) -> OutcomeRecorded:
         task = self.store.get_task(task_id)
@@ -165,3 +152,18 @@ class AgentService:
                 republish(self.store, self.publisher, pairs)
             except BrokerError as exc:
                 log.warning("%s; recovery will publish them", exc)
+
+
+def _assignment(task: TaskView, manifest: PluginManifest) -> TaskAssignment:
+    return TaskAssignment(
+        task_id=task.id,
+        plugin_id=task.plugin_id,
+        plugin_version=manifest.version,
+        docker_image=manifest.docker_image,
+        type=task.type,
+        data=task.data,
+        parameters=task.parameters,
+        limits=manifest.limits,
+        attempt=task.attempts,
+        batch=manifest.batch,
+    )

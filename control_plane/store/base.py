@@ -7,7 +7,7 @@ same contract suite (tests/control_plane/store/test_contract.py).
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -147,6 +147,19 @@ class Store(abc.ABC):
         Sets status succeeded/failed, finished_at, worker_id, result, error, failure_kind,
         exit_code, stderr, duration_seconds. Returns True if this call recorded it.
         """
+
+    @abc.abstractmethod
+    def start_tasks(self, task_ids: Sequence[str], worker_id: str, now: datetime) -> list[TaskView]:
+        """`start_task` for many ids in one write (a batch). Returns the tasks found, in the
+        order given (finished ones unchanged, so callers check status); unknown ids are
+        left out."""
+
+    @abc.abstractmethod
+    def finish_tasks(
+        self, worker_id: str, outcomes: Mapping[str, TaskOutcome], now: datetime
+    ) -> list[str]:
+        """Record a batch's outcomes in one write, each only if that task is unfinished and
+        was last started by `worker_id`. Returns the ids recorded."""
 
     @abc.abstractmethod
     def requeue_running(

@@ -272,6 +272,29 @@ class MongoStore(Store):
             )
         return result.matched_count == 1
 
+    def start_tasks(self, task_ids: Sequence[str], worker_id: str, now: datetime) -> list[TaskView]:
+        started = (self.start_task(task_id, worker_id, now) for task_id in dict.fromkeys(task_ids))
+        return [task for task in started if task is not None]
+
+    def finish_tasks(
+        self, worker_id: str, outcomes: Mapping[str, TaskOutcome], now: datetime
+    ) -> list[str]:
+        recorded: list[str] = []
+        with _errors("finish_tasks"):
+            for task_id, outcome in outcomes.items():
+                fields = _to_doc(records.outcome_fields(worker_id, outcome, now), ("finished_at",))
+                result = self._tasks.update_one(
+                    {
+                        "_id": task_id,
+                        "status": {"$in": list(records.UNFINISHED)},
+                        "worker_id": worker_id,
+                    },
+                    {"$set": fields},
+                )
+                if result.matched_count == 1:
+                    recorded.append(task_id)
+        return recorded
+
     def requeue_running(
         self, worker_id: str, keep: Sequence[str] = (), started_before: datetime | None = None
     ) -> list[tuple[str, str]]:

@@ -179,6 +179,10 @@ def _assignments(fields: Mapping[str, Any]) -> str:
     return ", ".join(f"{name} = :{name}" for name in fields)
 
 
+_IN_CHUNK = 500
+"""Ids per `IN (...)` query: well under SQLite's bound-parameter limit."""
+
+
 class SqliteStore(Store):
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
@@ -358,6 +362,39 @@ class SqliteStore(Store):
                 {**fields, "id_": task_id},
             )
         return cursor.rowcount == 1
+
+    def start_tasks(self, task_ids: Sequence[str], worker_id: str, now: datetime) -> list[TaskView]:
+        ids = list(dict.fromkeys(task_ids))
+        with self._transaction("start_tasks") as conn:
+            conn.executemany(
+                "UPDATE tasks SET status = 'running', attempts = attempts + 1,"
+                " worker_id = ?, started_at = ?"
+                " WHERE id = ? AND status IN ('queued', 'running')",
+                [(worker_id, records.to_millis(now), task_id) for task_id in ids],
+            )
+            found: dict[str, TaskView] = {}
+            for start in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[start : start + _IN_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                for row in conn.execute(f"SELECT * FROM tasks WHERE id IN ({marks})", chunk):
+                    found[row["id"]] = _task_view(row)
+        return [found[task_id] for task_id in ids if task_id in found]
+
+    def finish_tasks(
+        self, worker_id: str, outcomes: Mapping[str, TaskOutcome], now: datetime
+    ) -> list[str]:
+        recorded: list[str] = []
+        with self._transaction("finish_tasks") as conn:
+            for task_id, outcome in outcomes.items():
+                fields = _task_row(records.outcome_fields(worker_id, outcome, now))
+                cursor = conn.execute(
+                    f"UPDATE tasks SET {_assignments(fields)}"
+                    " WHERE id = :id_ AND status IN ('queued', 'running') AND worker_id = :owner_",
+                    {**fields, "id_": task_id, "owner_": worker_id},
+                )
+                if cursor.rowcount == 1:
+                    recorded.append(task_id)
+        return recorded
 
     def requeue_running(
         self, worker_id: str, keep: Sequence[str] = (), started_before: datetime | None = None

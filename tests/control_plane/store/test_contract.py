@@ -500,6 +500,57 @@ def test_start_task_of_unknown_id_is_none(store: Store) -> None:
     assert store.get_task("t-missing") is None
 
 
+def test_start_tasks_starts_a_batch_in_order_and_leaves_out_unknown(store: Store) -> None:
+    store.insert_tasks([new_task(n) for n in range(1, 6)])
+    store.start_task(task_id(3), "w0", at(5))
+    assert store.finish_task(task_id(3), "w0", succeeded({"done": 3}), at(6))
+    ids = [task_id(5), task_id(1), "t-missing", task_id(3), task_id(2), task_id(1)]
+
+    started = store.start_tasks(ids, "w1", at(10))
+
+    assert [t.id for t in started] == [task_id(5), task_id(1), task_id(3), task_id(2)]
+    by_id = {t.id: t for t in started}
+    for n in (1, 2, 5):
+        view = by_id[task_id(n)]
+        assert (view.status, view.attempts, view.worker_id) == (TaskStatus.running, 1, "w1")
+        assert view.started_at == at(10)
+        assert store.get_task(view.id) == view
+    finished = by_id[task_id(3)]
+    assert (finished.status, finished.worker_id, finished.attempts) == (
+        TaskStatus.succeeded,
+        "w0",
+        1,
+    )
+    assert store.get_task(task_id(4)) == queued_view(new_task(4))
+
+
+def test_finish_tasks_records_only_what_the_worker_holds(store: Store) -> None:
+    store.insert_tasks([new_task(n) for n in range(1, 5)])
+    store.start_tasks([task_id(1), task_id(2)], "w1", at(10))
+    store.start_task(task_id(3), "w2", at(10))
+    store.start_task(task_id(2), "w1", at(11))  # redelivered to the same worker: still its own
+    outcomes = {
+        task_id(1): succeeded({"n": 1}),
+        task_id(2): failed("bad item", FailureKind.item_error),
+        task_id(3): succeeded({"n": 3}),  # started by w2
+        task_id(4): succeeded({"n": 4}),  # never started
+        "t-missing": succeeded(),
+    }
+
+    assert store.finish_tasks("w1", outcomes, at(20)) == [task_id(1), task_id(2)]
+    assert store.finish_tasks("w1", outcomes, at(21)) == []  # first result wins
+
+    one, two = existing(store, task_id(1)), existing(store, task_id(2))
+    assert (one.status, one.result, one.finished_at) == (TaskStatus.succeeded, {"n": 1}, at(20))
+    assert (two.status, two.failure_kind, two.error) == (
+        TaskStatus.failed,
+        FailureKind.item_error,
+        "bad item",
+    )
+    assert existing(store, task_id(3)).status is TaskStatus.running
+    assert existing(store, task_id(4)).status is TaskStatus.queued
+
+
 # --- finish_task -----------------------------------------------------------------------
 
 
