@@ -217,14 +217,15 @@ def print_table(rows: list[Row]) -> None:
             f"every host is a network namespace of this one machine: all of them share its "
             f"{cores} CPU cores, Docker engine and disk with the control plane and Redis; "
             "seconds = one bulk submit -> all items finished (example plugin, batches of 500); "
-            "submit s = the bulk request alone; ran twice = items with attempts > 1"
+            "submit s = the bulk request alone (part of seconds); per agent = items each agent "
+            "ran; ran twice = items with attempts > 1"
         ),
     )
     for name in ("hosts", "agents", "workers each", "items", "seconds", "items/s"):
         table.add_column(name, justify="right")
     table.add_column("ratio to 1 agent", justify="right")
-    table.add_column("of which submit s", justify="right")
-    table.add_column("items per agent", justify="right")
+    table.add_column("submit s", justify="right")
+    table.add_column("per agent", justify="right")
     table.add_column("ran twice", justify="right")
     table.add_column("note")
     for row in rows:
@@ -232,9 +233,9 @@ def print_table(rows: list[Row]) -> None:
         if row.hosts == 0:
             note = "same agents, no netns"
             if same is not None:
-                note += f": {row.agents} hosts / this = {ratio(same.rate, row.rate)}"
+                note = f"no netns; {row.agents} hosts = {ratio(same.rate, row.rate)} of it"
         elif row.agents == 1:
-            note = "ratio baseline"
+            note = "ratio base"
         else:
             note = ""
         if row.hosts == 0:
@@ -248,7 +249,7 @@ def print_table(rows: list[Row]) -> None:
             fmt(row.rate, 1),
             ratio(row.rate, base),
             fmt(row.submit_seconds),
-            " / ".join(f"{n:,}" for n in row.per_agent),
+            "/".join(f"{n:,}" for n in row.per_agent),
             f"{row.ran_again:,}",
             note,
         )

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import random
 import statistics
 import sys
@@ -725,10 +726,30 @@ class Serving:
     label: str
     tasks: int
     startup_seconds: float
+    settle_seconds: float
+    """After startup + one recovery interval, until the process used < 2 % CPU for 2 s."""
     idle_rss: float
     idle_peak: float
     latencies: dict[str, float]
     peak: float
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wait_quiet(pid: int, timeout: float = 120.0) -> float:
+    """Seconds until the process is idle (< 2 % of a core over 2 s)."""
+    began = time.perf_counter()
+    last = _cpu_seconds(pid)
+    while time.perf_counter() - began < timeout:
+        time.sleep(2.0)
+        now = _cpu_seconds(pid)
+        if now - last < 0.04:
+            break
+        last = now
+    return time.perf_counter() - began
 
 
 ENDPOINTS = [
@@ -756,7 +777,10 @@ def serve(label: str, tasks: int, db_path: Path, work: Path) -> Serving:
         startup = time.perf_counter() - started
         assert plane.popen is not None
         pid = plane.popen.pid
-        time.sleep(defaults.RECOVERY_INTERVAL + 2)  # a recovery pass over the store first
+        # Let the first recovery pass run and finish: with an empty Redis it publishes up to
+        # REPUBLISH_LIMIT queued tasks per queue again, which would slow the requests below.
+        time.sleep(defaults.RECOVERY_INTERVAL + 1)
+        settle = _wait_quiet(pid)
         idle, idle_peak = rss_mib(pid), peak_rss_mib(pid)
         latencies: dict[str, float] = {}
         with plane.admin() as client:
@@ -769,7 +793,7 @@ def serve(label: str, tasks: int, db_path: Path, work: Path) -> Serving:
                     if reply.status_code != 200:
                         raise RuntimeError(f"{name}: {reply.status_code} {reply.text[:300]}")
                 latencies[name] = statistics.median(runs)
-        return Serving(label, tasks, startup, idle, idle_peak, latencies, peak_rss_mib(pid))
+        return Serving(label, tasks, startup, settle, idle, idle_peak, latencies, peak_rss_mib(pid))
     finally:
         if plane is not None:
             plane.stop()
@@ -889,12 +913,13 @@ def print_serving(rows: list[Serving]) -> None:
             "vs empty"
         ),
         caption=(
-            "idle = after startup and one recovery pass; peak = VmHWM after 3 x each request; "
-            "latency = median of 3"
+            f"settle = seconds after startup + {defaults.RECOVERY_INTERVAL:g} s (one recovery "
+            "interval) until the process is idle; idle = RSS then; peak = VmHWM before and "
+            "after 3 x each request; latency = median of 3"
         ),
     )
     table.add_column("database")
-    for name in ("startup s", "idle RSS MiB", "peak before MiB"):
+    for name in ("startup s", "settle s", "idle RSS MiB", "peak before MiB"):
         table.add_column(name, justify="right")
     for name, _, _ in ENDPOINTS:
         table.add_column(f"{name} ms", justify="right")
@@ -904,6 +929,7 @@ def print_serving(rows: list[Serving]) -> None:
         table.add_row(
             f"{row.label} ({row.tasks:,} tasks)",
             fmt(row.startup_seconds, 2),
+            fmt(row.settle_seconds, 1),
             fmt(row.idle_rss, 1),
             fmt(row.idle_peak, 1),
             *(fmt(1000 * row.latencies[name], 1) for name, _, _ in ENDPOINTS),
@@ -916,6 +942,7 @@ def print_serving(rows: list[Serving]) -> None:
         table.add_row(
             "ratio full / empty",
             ratio(full.startup_seconds, empty.startup_seconds),
+            ratio(full.settle_seconds, empty.settle_seconds),
             ratio(full.idle_rss, empty.idle_rss),
             ratio(full.idle_peak, empty.idle_peak),
             *(ratio(full.latencies[n], empty.latencies[n]) for n, _, _ in ENDPOINTS),

@@ -140,7 +140,8 @@ class AgentService:
             raise NotFound(f"no task '{task_id}'", field="task_id")
         if not task.status.finished and task.worker_id != worker.id:
             raise Conflict(f"task '{task_id}' was not started by agent '{worker.id}'")
-        recorded = self.store.finish_task(task_id, worker.id, outcome, utcnow())
+        # The owner is checked again inside the write: another agent may start it meanwhile.
+        recorded = bool(self.store.finish_tasks(worker.id, {task_id: outcome}, utcnow()))
         status = self.store.get_task(task_id)
         return OutcomeRecorded(recorded=recorded, status=status.status if status else task.status)
 

@@ -140,28 +140,36 @@ class TaskRunner:
         """Deliver a spooled outcome, waiting out control-plane outages; then unspool it."""
         try:
             self._retry(lambda: self.client.report(task_id, outcome), f"report {task_id}")
-        except TaskNotRunnable:
-            log.warning(
-                "task %s no longer exists on the control plane; dropping its result", task_id
-            )
+        except TaskNotRunnable as exc:
+            # Another agent restarted it (we were cut off too long) or it is gone.
+            log.warning("result of task %s not recorded: %s", task_id, exc)
         self.spool.remove(task_id)
 
     def deliver_many(self, outcomes: dict[str, TaskOutcome]) -> None:
         """Deliver a batch's spooled outcomes in one report, then unspool them."""
         try:
-            self._retry(lambda: self.client.report_batch(outcomes), "report batch")
-        except TaskNotRunnable:
-            log.warning("tasks of a batch no longer exist on the control plane; dropping results")
+            reply = self._retry(lambda: self.client.report_batch(outcomes), "report batch")
+            refused = len(outcomes) - len(reply.recorded)
+            if refused:
+                log.warning(
+                    "%d of %d result(s) not recorded: finished already or restarted by "
+                    "another agent",
+                    refused,
+                    len(outcomes),
+                )
+        except TaskNotRunnable as exc:
+            log.warning("results of %d task(s) not recorded: %s", len(outcomes), exc)
         for task_id in outcomes:
             self.spool.remove(task_id)
 
     def flush_spool(self) -> int:
-        """Deliver outcomes left by an earlier run of the agent; returns how many."""
-        delivered = 0
-        for task_id, outcome in self.spool.pending():
-            self.deliver(task_id, outcome)
-            delivered += 1
-        return delivered
+        """Deliver spooled outcomes no worker thread is delivering itself (left by an earlier
+        run of the agent, or by a run that gave up); returns how many."""
+        in_flight = set(self.running)
+        pending = {t: o for t, o in self.spool.pending() if t not in in_flight}
+        if pending:
+            self.deliver_many(pending)
+        return len(pending)
 
     def _retry(self, call: Callable[[], T], what: str) -> T:
         delay = defaults.RETRY_INITIAL

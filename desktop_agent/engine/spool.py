@@ -30,9 +30,13 @@ class ResultSpool:
         items = []
         for path in sorted(self.directory.glob("*.json")):
             try:
-                items.append((path.stem, TaskOutcome.model_validate(json.loads(path.read_text()))))
-            except (ValueError, OSError):
-                path.rename(path.with_suffix(".corrupt"))
+                text = path.read_text()
+            except FileNotFoundError:
+                continue  # delivered and removed by another thread meanwhile
+            try:
+                items.append((path.stem, TaskOutcome.model_validate(json.loads(text))))
+            except ValueError:
+                path.replace(path.with_suffix(".corrupt"))
         return items
 
     def remove(self, task_id: str) -> None:
