@@ -31,7 +31,8 @@ count_by_status (no filter, by plugin, by upload), count_tasks (no filter and ea
 and status + plugin), list_tasks first page and a deep page (offset N/2: 500,000 at 1M)
 with and without filters, get_task, iter_tasks of a 10,000-task slice (one upload; the
 first 10,000 succeeded), throughput over the last hour, the recovery loop's queued_tasks,
-and start_task + finish_task (the write path of every result).
+start_task + finish_task (a single task's start and result calls), start_tasks +
+finish_tasks of 500 (a batch's) and insert_tasks of 5,000 (a submission chunk).
 
 Then it starts a control plane (redis-server on a free port, DTS_SQLITE_PATH at the 1M-task
 file) and reports its RSS idle and its peak (VmHWM) after `GET /api/tasks/counts`,
@@ -494,6 +495,7 @@ def _page(flt: TaskFilter, deep: bool) -> Callable[[SqliteStore, Context], int]:
 
 
 GET_TASK_CALLS = 200
+BATCH_WRITE = 500  # the example plugin's batch.max_items
 
 
 def _get_tasks(store: SqliteStore, ctx: Context) -> int:
@@ -579,6 +581,22 @@ def write_path(store: SqliteStore, ids: list[str], now: datetime) -> float:
     for task_id in ids:
         store.start_task(task_id, WORKERS[0], now)
         store.finish_task(task_id, WORKERS[0], outcome, now)
+    return (time.perf_counter() - started) / len(ids)
+
+
+def batch_write_path(store: SqliteStore, ids: list[str], now: datetime) -> float:
+    """Seconds per task for start_tasks + finish_tasks of one batch (what the agent's start
+    and result calls for a batch plugin do: one transaction each)."""
+    outcome = TaskOutcome(
+        succeeded=True,
+        result=result_for({"domain": "example.com"}, "all"),
+        exit_code=0,
+        duration_seconds=0.001,
+        attempt=1,
+    )
+    started = time.perf_counter()
+    store.start_tasks(ids, WORKERS[0], now)
+    store.finish_tasks(WORKERS[0], dict.fromkeys(ids, outcome), now)
     return (time.perf_counter() - started) / len(ids)
 
 
@@ -808,6 +826,7 @@ def print_queries(
     results: dict[int, dict[str, Timing]],
     names: list[tuple[str, str]],
     writes: dict[int, float],
+    batch_writes: dict[int, float],
     inserts: dict[int, float],
     fill_seconds: dict[int, float],
     db_bytes: dict[int, int],
@@ -862,6 +881,16 @@ def print_queries(
         "",
         "SEARCH tasks USING INDEX sqlite_autoindex_tasks_1 (id=?)",
         _verdict("SEARCH", writes[large] / writes[small]),
+    )
+    table.add_row(
+        "write",
+        f"start_tasks + finish_tasks ({BATCH_WRITE} tasks), per task",
+        fmt(1000 * batch_writes[small], 3),
+        fmt(1000 * batch_writes[large], 3),
+        ratio(batch_writes[large], batch_writes[small]),
+        "",
+        "one transaction each (the batch contract's start and result calls)",
+        _verdict("SEARCH", batch_writes[large] / batch_writes[small]),
     )
     table.add_row(
         "write",
@@ -971,6 +1000,7 @@ def main(argv: list[str] | None = None) -> int:
     upload_items = min(UPLOAD_ITEMS, max(small // 10, 100))
     results: dict[int, dict[str, Timing]] = {}
     writes: dict[int, float] = {}
+    batch_writes: dict[int, float] = {}
     inserts: dict[int, float] = {}
     fill_seconds: dict[int, float] = {}
     db_bytes: dict[int, int] = {}
@@ -1027,10 +1057,15 @@ def main(argv: list[str] | None = None) -> int:
                 fill._upload(INSERT_CHUNK)
                 inserts[size] = fill.insert_seconds / INSERT_CHUNK
                 writes[size] = write_path(store, fill.ids[-200:], fill.sim_now(size))
+                batch_writes[size] = batch_write_path(
+                    store, fill.ids[-200 - BATCH_WRITE : -200], fill.sim_now(size)
+                )
         finally:
             store.close()
         assert ctx is not None
-        print_queries((small, large), results, names, writes, inserts, fill_seconds, db_bytes)
+        print_queries(
+            (small, large), results, names, writes, batch_writes, inserts, fill_seconds, db_bytes
+        )
         print_plans(large, results[large], names)
 
         if not args.no_serve:
