@@ -9,14 +9,14 @@ plane (SQLite store in its own temp dir) over a flushed Redis:
   (c) CLI chunks     the `dts submit` code path: a JSONL file, sent 5,000 items a request
 
 For each: wall time, items/s accepted and enqueued, the control plane's idle and peak RSS
-(`VmHWM`), and a check that the plugin's Redis queue holds one message per task (one per batch for a batch plugin) and
-`GET /api/tasks/counts` shows N queued (the run fails when either is off). The baseline,
-measured in the same run against the same Redis: Celery's own `send_task` loop publishing N
-task-id messages from this process, on one shared producer (what TaskPublisher does; run
-first and again last, ratios use the mean) and per call (what `apply_async` does); with
-kombu >= 5.7 also inside `Producer.batch()` (pipelined LPUSHes), to show the headroom. Rates
-are reported as ratios of those. The streaming upload is repeated at N/10 items to show its
-peak memory does not grow with N.
+(`VmHWM`), and a check that the plugin's Redis queue holds one message per task (one per
+batch for a batch plugin) and `GET /api/tasks/counts` shows N queued (the run fails when
+either is off). The baseline, measured in the same run against the same Redis: Celery's own
+`send_task` loop publishing N task-id messages from this process, on one shared producer
+(what TaskPublisher does; run first and again last, ratios use the mean) and per call (what
+`apply_async` does); with kombu >= 5.7 also inside `Producer.batch()` (pipelined LPUSHes),
+to show the headroom. Rates are reported as ratios of those. The streaming upload is
+repeated at N/10 items to show its peak memory does not grow with N.
 
 `--profile` adds a pass of (a) and (b) under py-spy (`--profile-items`, default 20,000; pass
 `--py-spy PATH` when it is not on PATH) and prints where the control plane's request time
