@@ -510,7 +510,7 @@ def run_system(args: argparse.Namespace, work: Path) -> Run:
         _remove_containers(worker_id)
     for profiler in profilers:
         run.profiles[profiler.label] = read_profile(profiler.path)
-    run.spool_put, run.spool_remove = spool_probe(work / "spool-probe", run)
+    run.spool_put, run.spool_remove = spool_probe(work / "spool-probe")
     return run
 
 
@@ -519,7 +519,7 @@ def _sample_until(meter: CpuMeter, done: threading.Event) -> None:
         meter.sample()
 
 
-def spool_probe(directory: Path, run: Run, rounds: int = 3) -> tuple[float, float]:
+def spool_probe(directory: Path, rounds: int = 3) -> tuple[float, float]:
     """Seconds the agent's ResultSpool takes to put and then remove one batch's outcomes
     (BATCH_ITEMS files, one fsync each), on the disk the agent used; median of `rounds`."""
     spool = ResultSpool(directory)
@@ -542,7 +542,6 @@ def spool_probe(directory: Path, run: Run, rounds: int = 3) -> tuple[float, floa
         for task_id in ids:
             spool.remove(task_id)
         removes.append(time.perf_counter() - began)
-    del run
     return statistics.median(puts), statistics.median(removes)
 
 

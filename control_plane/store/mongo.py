@@ -45,6 +45,9 @@ _TASK_INDEXES: list[list[tuple[str, int]]] = [
     [("worker_id", _ASC), ("_id", _ASC)],
     [("batch_id", _ASC), ("_id", _ASC)],
     [("queue", _ASC), ("status", _ASC), ("_id", _ASC)],
+    # Per-plugin and per-upload counts by status (dashboard, `dts wait`) read only the index.
+    [("plugin_id", _ASC), ("status", _ASC), ("_id", _ASC)],
+    [("batch_id", _ASC), ("status", _ASC), ("_id", _ASC)],
     [("status", _ASC), ("finished_at", _ASC)],
     [("worker_id", _ASC), ("status", _ASC)],
 ]

@@ -73,6 +73,8 @@ CREATE INDEX IF NOT EXISTS tasks_queue ON tasks (queue, id);
 CREATE INDEX IF NOT EXISTS tasks_worker_id ON tasks (worker_id, id);
 CREATE INDEX IF NOT EXISTS tasks_batch_id ON tasks (batch_id, id);
 CREATE INDEX IF NOT EXISTS tasks_queue_status ON tasks (queue, status, id);
+CREATE INDEX IF NOT EXISTS tasks_plugin_status ON tasks (plugin_id, status, id);
+CREATE INDEX IF NOT EXISTS tasks_batch_status ON tasks (batch_id, status, id);
 CREATE INDEX IF NOT EXISTS tasks_status_finished ON tasks (status, finished_at);
 CREATE INDEX IF NOT EXISTS tasks_worker_status ON tasks (worker_id, status);
 CREATE TABLE IF NOT EXISTS workers (
