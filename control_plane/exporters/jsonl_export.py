@@ -6,7 +6,6 @@ from collections.abc import Iterable, Iterator
 
 from task_contract.api import TaskView
 
-
 CHUNK_BYTES = 64 * 1024
 """Bytes per yielded piece: one line per piece costs a thread hop and an HTTP chunk each."""
 
