@@ -218,8 +218,12 @@ class MongoStore(Store):
         return [_task_view(doc) for doc in docs]
 
     def count_tasks(self, flt: TaskFilter) -> int:
+        conditions = records.filter_fields(flt)
         with _errors("count_tasks"):
-            return int(self._tasks.count_documents(records.filter_fields(flt)))
+            if not conditions:
+                # Collection metadata, not a scan of every document.
+                return int(self._tasks.estimated_document_count())
+            return int(self._tasks.count_documents(conditions))
 
     def count_by_status(self, flt: TaskFilter) -> dict[TaskStatus, int]:
         pipeline: list[dict[str, Any]] = [

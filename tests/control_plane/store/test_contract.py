@@ -959,3 +959,45 @@ def test_open_store_unreachable_mongo_names_uri_without_password() -> None:
 )
 def test_redact_uri_hides_only_the_password(uri: str, shown: str) -> None:
     assert redact_uri(uri) == shown
+
+
+def test_counts_follow_every_status_change(store: Store) -> None:
+    store.insert_tasks([new_task(n) for n in range(1, 7)])
+    store.start_tasks([task_id(1), task_id(2), task_id(3)], "w1", at(10))
+    store.start_task(task_id(4), "w2", at(10))
+    store.finish_tasks("w1", {task_id(1): succeeded(), task_id(2): failed()}, at(20))
+    store.finish_task(task_id(4), "w2", succeeded(), at(21))
+    assert store.requeue_running("w1") == [(task_id(3), "default")]
+    store.start_task(task_id(5), "w2", at(30))
+
+    expected = {
+        TaskStatus.queued: 2,
+        TaskStatus.running: 1,
+        TaskStatus.succeeded: 2,
+        TaskStatus.failed: 1,
+    }
+    assert store.count_by_status(TaskFilter()) == expected
+    assert store.count_tasks(TaskFilter()) == 6
+    assert store.count_tasks(TaskFilter(status=TaskStatus.succeeded)) == 2
+    listed = [t.status for t in store.list_tasks(TaskFilter(), 0, 100)]
+    assert {s: listed.count(s) for s in TaskStatus} == expected
+
+
+def test_sqlite_counts_are_rebuilt_for_a_database_from_before_them(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    first = SqliteStore(path)
+    first.insert_tasks([new_task(n) for n in range(1, 5)])
+    first.start_task(task_id(1), "w1", at(10))
+    first.close()
+    with sqlite3.connect(path) as conn:  # what an older version left behind
+        for trigger in ("task_counts_insert", "task_counts_update", "task_counts_delete"):
+            conn.execute(f"DROP TRIGGER {trigger}")
+        conn.execute("DROP TABLE task_counts")
+    reopened = SqliteStore(path)
+    try:
+        assert reopened.count_by_status(TaskFilter())[TaskStatus.queued] == 3
+        assert reopened.count_by_status(TaskFilter())[TaskStatus.running] == 1
+        reopened.insert_tasks([new_task(9)])
+        assert reopened.count_tasks(TaskFilter(status=TaskStatus.queued)) == 4
+    finally:
+        reopened.close()
