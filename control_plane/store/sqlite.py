@@ -97,15 +97,12 @@ CREATE TABLE IF NOT EXISTS workers (
 CREATE INDEX IF NOT EXISTS workers_registered_at ON workers (registered_at, id);
 """
 
-# Counts per status kept by triggers, so the unfiltered counts the dashboard and every task
-# page ask for read four rows instead of scanning an index of a million entries.
+# Counts per status, kept by insert_tasks and by triggers on status changes, so the
+# unfiltered counts the dashboard and every task page ask for read four rows instead of
+# scanning an index of a million entries.
 _COUNTS_SCHEMA = """
 CREATE TABLE task_counts (status TEXT PRIMARY KEY, n INTEGER NOT NULL);
 INSERT INTO task_counts (status, n) SELECT status, COUNT(*) FROM tasks GROUP BY status;
-CREATE TRIGGER task_counts_insert AFTER INSERT ON tasks BEGIN
-    INSERT INTO task_counts (status, n) VALUES (NEW.status, 1)
-        ON CONFLICT (status) DO UPDATE SET n = n + 1;
-END;
 CREATE TRIGGER task_counts_update AFTER UPDATE OF status ON tasks
 WHEN OLD.status <> NEW.status BEGIN
     UPDATE task_counts SET n = n - 1 WHERE status = OLD.status;
@@ -322,6 +319,12 @@ class SqliteStore(Store):
         # Encode before taking the lock; one transaction so 5,000 rows cost one fsync.
         with self._transaction("insert_tasks") as conn:
             conn.executemany(f"INSERT INTO tasks ({columns}) VALUES ({placeholders})", rows)
+            # One counter update per bulk write; a per-row trigger doubled the insert cost.
+            conn.execute(
+                "INSERT INTO task_counts (status, n) VALUES ('queued', ?)"
+                " ON CONFLICT (status) DO UPDATE SET n = n + excluded.n",
+                (len(rows),),
+            )
 
     def get_task(self, task_id: str) -> TaskView | None:
         with self._locked("get_task") as conn:

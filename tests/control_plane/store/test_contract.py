@@ -990,7 +990,7 @@ def test_sqlite_counts_are_rebuilt_for_a_database_from_before_them(tmp_path: Pat
     first.start_task(task_id(1), "w1", at(10))
     first.close()
     with sqlite3.connect(path) as conn:  # what an older version left behind
-        for trigger in ("task_counts_insert", "task_counts_update", "task_counts_delete"):
+        for trigger in ("task_counts_update", "task_counts_delete"):
             conn.execute(f"DROP TRIGGER {trigger}")
         conn.execute("DROP TABLE task_counts")
     reopened = SqliteStore(path)
