@@ -279,11 +279,8 @@ class DockerExecutor:
         self._stopping.set()
         killed = 0
         for container in self._own_containers(all=False):
-            try:
-                container.kill()
+            if _kill_running(container):
                 killed += 1
-            except _DOCKER_ERRORS as exc:
-                log.warning("could not kill container %s: %s", container.name, exc)
         return killed
 
     # ------------------------------------------------------------ container steps
@@ -568,6 +565,30 @@ def _last_line(text: str) -> str:
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _kill_running(container: Any, tries: int = 5) -> bool:
+    """Kill a container listed as running. Right after start the engine can briefly answer
+    409 "is not running" for a container that is; look again and retry then."""
+    for attempt in range(tries):
+        try:
+            container.kill()
+            return True
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409 or attempt == tries - 1:
+                log.warning("could not kill container %s: %s", container.name, exc)
+                return False
+        except _DOCKER_ERRORS as exc:
+            log.warning("could not kill container %s: %s", container.name, exc)
+            return False
+        time.sleep(0.2)
+        try:
+            container.reload()
+        except _DOCKER_ERRORS:
+            return False
+        if container.status not in ("running", "created", "restarting"):
+            return False
+    return False
 
 
 def _kill(container: Any) -> None:
