@@ -80,7 +80,7 @@ from control_plane import defaults
 from control_plane.services.recovery import REPUBLISH_LIMIT
 from control_plane.store.base import NewTask, TaskFilter, WorkerRecord
 from control_plane.store.sqlite import SqliteStore, _task_view
-from task_contract.api import FailureKind, TaskOutcome, TaskStatus
+from task_contract.api import FailureKind, Heartbeat, TaskOutcome, TaskStatus
 from task_contract.manifest import PluginManifest
 from tests.support.processes import REPO, ControlPlane, RedisServer
 
@@ -1074,7 +1074,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 for worker_id in WORKERS:
                     store.record_heartbeat(
-                        worker_id, datetime.now(UTC), "running", "bench", [], 0.5, None, None
+                        worker_id, datetime.now(UTC), Heartbeat(session_id="bench", load=0.5)
                     )
                 store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:

@@ -77,16 +77,7 @@ class AgentService:
         if body.session_id and body.session_id != worker.session_id and worker.session_id:
             # The agent restarted: whatever it held before is not running any more.
             self._requeue(worker.id, keep=body.running_tasks, started_before=now)
-        self.store.record_heartbeat(
-            worker.id,
-            now,
-            body.state,
-            body.session_id,
-            body.running_tasks,
-            body.load,
-            body.concurrency,
-            body.queues,
-        )
+        self.store.record_heartbeat(worker.id, now, body)
         narrowing = body.queues if body.queues is not None else worker.queues
         return HeartbeatReply(
             queues=self.queues_for(worker.id, narrowing),

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from task_contract.api import TaskOutcome, TaskStatus, TaskView
+from task_contract.api import Heartbeat, TaskOutcome, TaskStatus, TaskView
 from task_contract.manifest import PluginManifest
 
 
@@ -188,15 +188,5 @@ class Store(abc.ABC):
         """All workers, most recently registered first."""
 
     @abc.abstractmethod
-    def record_heartbeat(
-        self,
-        worker_id: str,
-        now: datetime,
-        state: str,
-        session_id: str,
-        running_tasks: Sequence[str],
-        load: float | None,
-        concurrency: int | None,
-        queues: list[str] | None,
-    ) -> None:
+    def record_heartbeat(self, worker_id: str, now: datetime, beat: Heartbeat) -> None:
         """Update the worker's liveness fields; queues or concurrency None keep stored values."""

@@ -29,7 +29,7 @@ from control_plane.store.base import (
     ThroughputBucket,
     WorkerRecord,
 )
-from task_contract.api import TaskOutcome, TaskStatus, TaskView
+from task_contract.api import Heartbeat, TaskOutcome, TaskStatus, TaskView
 from task_contract.manifest import PluginManifest
 
 _ASC = pymongo.ASCENDING
@@ -382,20 +382,8 @@ class MongoStore(Store):
             docs = list(self._workers.find().sort([("registered_at", _DESC), ("_id", _DESC)]))
         return [_worker_record(doc) for doc in docs]
 
-    def record_heartbeat(
-        self,
-        worker_id: str,
-        now: datetime,
-        state: str,
-        session_id: str,
-        running_tasks: Sequence[str],
-        load: float | None,
-        concurrency: int | None,
-        queues: list[str] | None,
-    ) -> None:
-        fields = records.heartbeat_fields(
-            now, state, session_id, running_tasks, load, concurrency, queues
-        )
+    def record_heartbeat(self, worker_id: str, now: datetime, beat: Heartbeat) -> None:
+        fields = records.heartbeat_fields(now, beat)
         with _errors("record_heartbeat"):
             self._workers.update_one(
                 {"_id": worker_id},

@@ -7,13 +7,13 @@ so the two backends cannot drift apart.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from control_plane.store.base import NewTask, TaskFilter, WorkerRecord
-from task_contract.api import TaskOutcome, TaskStatus, TaskView
+from task_contract.api import Heartbeat, TaskOutcome, TaskStatus, TaskView
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
@@ -137,25 +137,17 @@ def worker_record(fields: Mapping[str, Any]) -> WorkerRecord:
     return WorkerRecord(**fields)
 
 
-def heartbeat_fields(
-    now: datetime,
-    state: str,
-    session_id: str,
-    running_tasks: Sequence[str],
-    load: float | None,
-    concurrency: int | None,
-    queues: list[str] | None,
-) -> dict[str, Any]:
+def heartbeat_fields(now: datetime, beat: Heartbeat) -> dict[str, Any]:
     """The fields `record_heartbeat` overwrites; None concurrency/queues keep the stored value."""
     fields: dict[str, Any] = {
         "last_heartbeat": truncate_millis(now),
-        "state": state,
-        "session_id": session_id,
-        "running_tasks": list(running_tasks),
-        "load": load,
+        "state": beat.state,
+        "session_id": beat.session_id,
+        "running_tasks": list(beat.running_tasks),
+        "load": beat.load,
     }
-    if concurrency is not None:
-        fields["concurrency"] = concurrency
-    if queues is not None:
-        fields["queues"] = list(queues)
+    if beat.concurrency is not None:
+        fields["concurrency"] = beat.concurrency
+    if beat.queues is not None:
+        fields["queues"] = list(beat.queues)
     return fields

@@ -27,7 +27,7 @@ from control_plane.store.base import (
     ThroughputBucket,
     WorkerRecord,
 )
-from task_contract.api import TaskOutcome, TaskStatus, TaskView
+from task_contract.api import Heartbeat, TaskOutcome, TaskStatus, TaskView
 from task_contract.manifest import PluginManifest
 
 _SCHEMA = """
@@ -518,22 +518,8 @@ class SqliteStore(Store):
             ).fetchall()
         return [_worker_record(row) for row in rows]
 
-    def record_heartbeat(
-        self,
-        worker_id: str,
-        now: datetime,
-        state: str,
-        session_id: str,
-        running_tasks: Sequence[str],
-        load: float | None,
-        concurrency: int | None,
-        queues: list[str] | None,
-    ) -> None:
-        fields = _worker_row(
-            records.heartbeat_fields(
-                now, state, session_id, running_tasks, load, concurrency, queues
-            )
-        )
+    def record_heartbeat(self, worker_id: str, now: datetime, beat: Heartbeat) -> None:
+        fields = _worker_row(records.heartbeat_fields(now, beat))
         with self._locked("record_heartbeat") as conn:
             conn.execute(
                 f"UPDATE workers SET {_assignments(fields)} WHERE id = :id_",

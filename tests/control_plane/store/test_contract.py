@@ -36,7 +36,7 @@ from control_plane.store import (
 )
 from control_plane.store.mongo import MongoStore
 from control_plane.store.sqlite import SqliteStore
-from task_contract.api import FailureKind, TaskOutcome, TaskStatus, TaskView
+from task_contract.api import FailureKind, Heartbeat, TaskOutcome, TaskStatus, TaskView
 from task_contract.manifest import PluginLimits, PluginManifest, PluginParameter
 
 MONGO_TEST_URI = os.environ.get("MONGO_TEST_URI")
@@ -769,7 +769,17 @@ def test_record_heartbeat_updates_liveness_only(store: Store) -> None:
     original = worker("w1", at(0), concurrency=2, queues=["a", "b"], cpus=8.0)
     store.create_worker(original)
 
-    store.record_heartbeat("w1", at(20), "running", "sess-1", ["t1", "t2"], 0.5, 3, None)
+    store.record_heartbeat(
+        "w1",
+        at(20),
+        Heartbeat(
+            state="running",
+            session_id="sess-1",
+            running_tasks=["t1", "t2"],
+            load=0.5,
+            concurrency=3,
+        ),
+    )
 
     assert store.get_worker("w1") == replace(
         original,
@@ -781,7 +791,9 @@ def test_record_heartbeat_updates_liveness_only(store: Store) -> None:
         concurrency=3,
     )  # queues None: stored ["a", "b"] kept
 
-    store.record_heartbeat("w1", at(40), "draining", "sess-2", [], None, None, ["c"])
+    store.record_heartbeat(
+        "w1", at(40), Heartbeat(state="draining", session_id="sess-2", queues=["c"])
+    )
 
     assert store.get_worker("w1") == replace(
         original,
@@ -794,7 +806,7 @@ def test_record_heartbeat_updates_liveness_only(store: Store) -> None:
         queues=["c"],
     )
 
-    store.record_heartbeat("w-missing", at(50), "running", "s", [], None, None, None)
+    store.record_heartbeat("w-missing", at(50), Heartbeat(state="running", session_id="s"))
     assert store.get_worker("w-missing") is None
 
 
@@ -809,7 +821,7 @@ def test_datetimes_come_back_aware_utc_and_equal(store: Store) -> None:
     store.finish_task(task_id(1), "w1", succeeded(), at(2.75))
     plugin, _ = store.upsert_plugin(manifest(), at(3.001))
     store.create_worker(worker("w1", at(4.25)))
-    store.record_heartbeat("w1", at(5.5), "running", "", [], None, None, None)
+    store.record_heartbeat("w1", at(5.5), Heartbeat(state="running"))
 
     view = store.get_task(task_id(1))
     assert view is not None
