@@ -122,14 +122,9 @@ def test_outcome_finished_while_control_plane_down_is_spooled_and_delivered_once
     behaviour_image: str,
     tmp_path: Path,
 ) -> None:
-    with control_plane.admin() as api:
-        register_behaviour_plugin(api, behaviour_image)
-        agent = start_agent(name="spooler", workers=1)
-        task_id = submit(api, "behaviour", {"n": 9}, mode="slow", seconds=4)
-        wait_for(lambda: task(api, task_id)["status"] == "running", 60, "task to start")
-    control_plane.stop()
-    spooled = tmp_path / "spooler" / "spool" / f"{task_id}.json"
-    wait_for(spooled.exists, 30, "the outcome to be spooled")
+    agent, task_id, spooled = _spool_while_control_plane_down(
+        control_plane, start_agent, behaviour_image, tmp_path, "spooler", n=9, seconds=4
+    )
     assert json.loads(spooled.read_text())["result"] == {"echo": {"n": 9}, "mode": "slow"}
     # Killed while it still holds the undelivered outcome and the unacked message.
     agent.kill()
@@ -169,14 +164,9 @@ def test_agent_stops_on_sigterm_while_the_control_plane_is_down(
     behaviour_image: str,
     tmp_path: Path,
 ) -> None:
-    with control_plane.admin() as api:
-        register_behaviour_plugin(api, behaviour_image)
-        agent = start_agent(name="polite", workers=1)
-        task_id = submit(api, "behaviour", {"n": 5}, mode="slow", seconds=3)
-        wait_for(lambda: task(api, task_id)["status"] == "running", 60, "task to start")
-    control_plane.stop()
-    spooled = tmp_path / "polite" / "spool" / f"{task_id}.json"
-    wait_for(spooled.exists, 30, "the outcome to be spooled")
+    agent, task_id, _spooled = _spool_while_control_plane_down(
+        control_plane, start_agent, behaviour_image, tmp_path, "polite", n=5, seconds=3
+    )
     assert agent.popen is not None
     agent.popen.send_signal(signal.SIGTERM)
     # It gives up waiting for the control plane instead of holding on until it returns.
@@ -187,3 +177,24 @@ def test_agent_stops_on_sigterm_while_the_control_plane_is_down(
         record = wait_finished(api, task_id, timeout=60)
     assert record["status"] == "succeeded"
     assert record["attempts"] == 1
+
+
+def _spool_while_control_plane_down(
+    control_plane: ControlPlane,
+    start_agent: Callable[..., AgentProcess],
+    image: str,
+    tmp_path: Path,
+    name: str,
+    n: int,
+    seconds: float,
+) -> tuple[AgentProcess, str, Path]:
+    """Start a slow task, stop the control plane under it, wait until its outcome is spooled."""
+    with control_plane.admin() as api:
+        register_behaviour_plugin(api, image)
+        agent = start_agent(name=name, workers=1)
+        task_id = submit(api, "behaviour", {"n": n}, mode="slow", seconds=seconds)
+        wait_for(lambda: task(api, task_id)["status"] == "running", 60, "task to start")
+    control_plane.stop()
+    spooled = tmp_path / name / "spool" / f"{task_id}.json"
+    wait_for(spooled.exists, 30, "the outcome to be spooled")
+    return agent, task_id, spooled
